@@ -1,0 +1,972 @@
+//! End-to-end tests of [`crate::load`]: layering, every directive and every error path.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use crate::*;
+
+const KEY: &str = "!ChangeThisMercureHubJWTSecretKey!";
+
+const PEM: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n";
+
+struct Env(HashMap<String, String>);
+
+impl Env {
+    /// Publisher and subscriber keys set, as in most deployments.
+    fn keys() -> Self {
+        Env::new(&[
+            ("MERCURE_PUBLISHER_JWT_KEY", KEY),
+            ("MERCURE_SUBSCRIBER_JWT_KEY", KEY),
+        ])
+    }
+
+    fn new(vars: &[(&str, &str)]) -> Self {
+        Env(vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect())
+    }
+
+    fn with(mut self, key: &str, value: &str) -> Self {
+        self.0.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    fn load(&self, file: Option<&str>) -> Result<Config, ConfigError> {
+        let lookup = |k: &str| self.0.get(k).cloned();
+        load(&lookup, file.map(|contents| ("config.caddy", contents)))
+    }
+
+    fn ok(&self, file: &str) -> Config {
+        match self.load(Some(file)) {
+            Ok(c) => c,
+            Err(e) => panic!("{file:?} should load: {e}"),
+        }
+    }
+
+    fn err(&self, file: &str) -> String {
+        match self.load(Some(file)) {
+            Ok(c) => panic!("{file:?} should fail, got {c:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+}
+
+fn hs256(key: &str) -> Option<KeySource> {
+    Some(KeySource::Static {
+        key: key.to_owned(),
+        alg: "HS256".to_owned(),
+    })
+}
+
+fn options(t: &TransportConfig) -> Vec<(String, Vec<String>, usize, String)> {
+    t.options
+        .iter()
+        .map(|o| (o.name.clone(), o.args.clone(), o.line, o.source.clone()))
+        .collect()
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[test]
+fn defaults() {
+    let c = Env::keys().load(None).unwrap();
+    assert_eq!(c.listen, ListenAddr::default());
+    assert_eq!(c.listen.display(), "http://127.0.0.1:3000");
+    assert_eq!(c.listen.bind, Bind::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    assert_eq!(c.protocol, Protocol::Draft07);
+    assert_eq!(c.name, "default");
+    assert_eq!(c.publisher, hs256(KEY));
+    assert_eq!(c.subscriber, hs256(KEY));
+    assert!(!c.anonymous && !c.subscriptions && !c.ui && !c.demo);
+    assert_eq!(c.heartbeat, Some(Duration::from_secs(40)));
+    assert_eq!(c.write_timeout, Some(Duration::from_secs(600)));
+    assert_eq!(c.dispatch_timeout, Some(Duration::from_secs(5)));
+    assert!(c.cors_origins.is_empty() && c.publish_origins.is_empty());
+    assert_eq!(c.cookie_name, "mercureAuthorization");
+    assert_eq!(c.protocol_version_compatibility, None);
+    assert_eq!(c.transport.kind, "local");
+    assert_eq!(c.transport.kind, DEFAULT_TRANSPORT);
+    assert!(c.transport.options.is_empty());
+    assert_eq!(c.transport.origin, "default");
+    assert_eq!(c.topic_selector_cache, 100_000);
+    assert_eq!(c.subscriber_list_cache_size, 100_000);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // Same as Config::default() apart from the keys.
+    let mut d = Config::default();
+    d.publisher = c.publisher.clone();
+    d.subscriber = c.subscriber.clone();
+    assert_eq!(c, d);
+    // An empty file and a file of comments change nothing.
+    assert_eq!(Env::keys().ok(""), c);
+    assert_eq!(Env::keys().ok("# nothing\n\n"), c);
+}
+
+#[test]
+fn every_directive() {
+    let c = Env::new(&[]).ok("server_name :8080
+protocol draft-07
+name hub1
+publisher_jwt pubkey HS512
+subscriber_jwt subkey
+anonymous
+subscriptions
+ui
+demo
+heartbeat 15s
+write_timeout 1m30s
+dispatch_timeout 500ms
+cors_origins https://a.example http://localhost:3000
+publish_origins *
+cookie_name token
+protocol_version_compatibility 7
+transport bolt {
+    path /var/lib/mercure.db
+    size 1000
+}
+topic_selector_cache 10
+subscriber_list_cache_size 0
+");
+    assert_eq!(c.listen.port, 8080);
+    assert_eq!(c.listen.bind, Bind::AllInterfaces);
+    assert_eq!(c.protocol, Protocol::Draft07);
+    assert_eq!(c.name, "hub1");
+    assert_eq!(
+        c.publisher,
+        Some(KeySource::Static {
+            key: "pubkey".into(),
+            alg: "HS512".into()
+        })
+    );
+    assert_eq!(c.subscriber, hs256("subkey"));
+    assert!(c.anonymous && c.subscriptions && c.ui && c.demo);
+    assert_eq!(c.heartbeat, Some(Duration::from_secs(15)));
+    assert_eq!(c.write_timeout, Some(Duration::from_secs(90)));
+    assert_eq!(c.dispatch_timeout, Some(Duration::from_millis(500)));
+    assert_eq!(
+        c.cors_origins,
+        strings(&["https://a.example", "http://localhost:3000"])
+    );
+    assert_eq!(c.publish_origins, strings(&["*"]));
+    assert_eq!(c.cookie_name, "token");
+    assert_eq!(c.protocol_version_compatibility, Some(7));
+    assert_eq!(c.transport.kind, "bolt");
+    assert_eq!(c.transport.origin, "config.caddy line 17");
+    assert_eq!(
+        options(&c.transport),
+        vec![
+            (
+                "path".into(),
+                strings(&["/var/lib/mercure.db"]),
+                18,
+                "config.caddy".into()
+            ),
+            ("size".into(), strings(&["1000"]), 19, "config.caddy".into()),
+        ]
+    );
+    assert_eq!(c.topic_selector_cache, 10);
+    assert_eq!(c.subscriber_list_cache_size, 0);
+    // ui and demo are accepted but reported as not implemented.
+    assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+    assert!(c.warnings[0].contains(
+        "config.caddy line 8: the ui directive is accepted for compatibility but not implemented"
+    ));
+    assert!(c.warnings[1].contains("demo"));
+}
+
+#[test]
+fn zero_durations_disable() {
+    let c = Env::keys().ok("heartbeat 0s\nwrite_timeout 0\ndispatch_timeout 0ms");
+    assert_eq!(
+        (c.heartbeat, c.write_timeout, c.dispatch_timeout),
+        (None, None, None)
+    );
+    let c = Env::keys().ok("write_timeout 1d");
+    assert_eq!(c.write_timeout, Some(Duration::from_secs(86_400)));
+}
+
+#[test]
+fn mercure_block_wrapper() {
+    let file = "# Quicksilver
+mercure {
+\t# keys come from the environment
+\tpublisher_jwt {env.MERCURE_PUBLISHER_JWT_KEY} {env.MERCURE_PUBLISHER_JWT_ALG}
+\tsubscriber_jwt {env.MERCURE_SUBSCRIBER_JWT_KEY} {env.MERCURE_SUBSCRIBER_JWT_ALG}
+\tanonymous
+\ttransport local
+}
+";
+    let c = Env::keys().ok(file);
+    assert!(c.anonymous);
+    assert_eq!(c.publisher, hs256(KEY));
+    assert_eq!(c.transport.origin, "config.caddy line 7");
+    // Directives may also appear next to the block.
+    let c = Env::keys().ok("subscriptions\nmercure {\n  anonymous\n}\nname x");
+    assert!(c.subscriptions && c.anonymous);
+    assert_eq!(c.name, "x");
+    assert_eq!(
+        Env::keys().err("mercure {\n  mercure {\n  }\n}"),
+        "config.caddy:2: mercure: mercure blocks cannot be nested"
+    );
+    assert_eq!(
+        Env::keys().err("mercure"),
+        "config.caddy:1: mercure: expected a block: mercure { <directives> }"
+    );
+    assert_eq!(
+        Env::keys().err("mercure foo {\n}"),
+        "config.caddy:1: mercure: unexpected argument \"foo\"; usage: mercure { <directives> }"
+    );
+    assert_eq!(
+        Env::keys().err("mercure {\n  anonymous\n"),
+        "config.caddy:1: unterminated block: this '{' has no matching '}'"
+    );
+}
+
+#[test]
+fn site_block_is_refused_with_a_hint() {
+    for site in [":3000", "localhost", "example.com", "http://example.com"] {
+        let e = Env::keys().err(&format!("{site} {{\n  mercure {{\n  }}\n}}"));
+        assert!(
+            e.starts_with(&format!(
+                "config.caddy:1: {site}: site blocks are not supported"
+            )),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn layering_env_then_extra_directives_then_file() {
+    let env = Env::keys()
+        .with("SERVER_NAME", ":4000")
+        .with("MERCURE_TRANSPORT_URL", "bolt:///env.db")
+        .with(
+            "MERCURE_EXTRA_DIRECTIVES",
+            "server_name :5000\nname extra\nheartbeat 10s\ncors_origins *",
+        );
+    let c = env.load(None).unwrap();
+    assert_eq!(c.listen.port, 5000);
+    assert_eq!(c.name, "extra");
+    assert_eq!(c.transport.kind, "bolt");
+    assert_eq!(c.transport.origin, "MERCURE_TRANSPORT_URL");
+    assert_eq!(c.cors_origins, strings(&["*"]));
+    let c = env.ok("name file\ntransport local\ncors_origins https://x.example");
+    assert_eq!(c.listen.port, 5000);
+    assert_eq!(c.name, "file");
+    assert_eq!(c.heartbeat, Some(Duration::from_secs(10)));
+    assert_eq!(c.transport.kind, "local");
+    // A later list replaces an earlier one (no merging), as in the reference.
+    assert_eq!(c.cors_origins, strings(&["https://x.example"]));
+    // Keys too: directives override the environment.
+    let c = env.ok("publisher_jwt other");
+    assert_eq!(c.publisher, hs256("other"));
+    assert_eq!(c.subscriber, hs256(KEY));
+    // Within one source, the last occurrence wins.
+    assert_eq!(Env::keys().ok("name a\nname b").name, "b");
+}
+
+#[test]
+fn env_keys_and_algorithms() {
+    let c = Env::keys()
+        .with("MERCURE_PUBLISHER_JWT_ALG", "HS384")
+        .load(None)
+        .unwrap();
+    assert_eq!(
+        c.publisher,
+        Some(KeySource::Static {
+            key: KEY.into(),
+            alg: "HS384".into()
+        })
+    );
+    // Empty variables count as unset.
+    let c = Env::keys()
+        .with("MERCURE_PUBLISHER_JWT_ALG", "")
+        .with("SERVER_NAME", "")
+        .with("MERCURE_TRANSPORT_URL", "")
+        .with("MERCURE_EXTRA_DIRECTIVES", "")
+        .load(None)
+        .unwrap();
+    assert_eq!(c.publisher, hs256(KEY));
+    assert_eq!(c.listen, ListenAddr::default());
+    assert_eq!(c.transport.kind, "local");
+    let e = Env::new(&[
+        ("MERCURE_PUBLISHER_JWT_KEY", ""),
+        ("MERCURE_SUBSCRIBER_JWT_KEY", KEY),
+    ])
+    .load(None)
+    .unwrap_err();
+    assert!(matches!(e, ConfigError::Incomplete(_)));
+    // An ALG without a KEY is ignored.
+    let c = Env::keys()
+        .with("MERCURE_SUBSCRIBER_JWT_KEY", "")
+        .with("MERCURE_SUBSCRIBER_JWT_ALG", "RS256")
+        .ok("anonymous");
+    assert_eq!(c.subscriber, None);
+}
+
+#[test]
+fn pem_key_with_newlines_from_env() {
+    let c = Env::new(&[
+        ("MERCURE_PUBLISHER_JWT_KEY", PEM),
+        ("MERCURE_PUBLISHER_JWT_ALG", "EdDSA"),
+        ("MERCURE_SUBSCRIBER_JWT_KEY", PEM),
+        ("MERCURE_SUBSCRIBER_JWT_ALG", "RS256"),
+    ])
+    .load(None)
+    .unwrap();
+    assert_eq!(
+        c.publisher,
+        Some(KeySource::Static {
+            key: PEM.into(),
+            alg: "EdDSA".into()
+        })
+    );
+    // Through an `{env.X}` placeholder the PEM stays one argument despite its newlines.
+    let c = Env::keys()
+        .with("PEM_KEY", PEM)
+        .ok("publisher_jwt {env.PEM_KEY} ES256");
+    assert_eq!(
+        c.publisher,
+        Some(KeySource::Static {
+            key: PEM.into(),
+            alg: "ES256".into()
+        })
+    );
+    // And written inline in a quoted string.
+    let c = Env::keys().ok(&format!("publisher_jwt \"{PEM}\" PS256"));
+    assert!(matches!(c.publisher, Some(KeySource::Static { ref key, .. }) if key == PEM));
+}
+
+#[test]
+fn key_validation_errors() {
+    let e = Env::keys()
+        .with("MERCURE_PUBLISHER_JWT_KEY", PEM)
+        .load(None)
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("MERCURE_PUBLISHER_JWT_KEY: the key is PEM-encoded"),
+        "{msg}"
+    );
+    assert!(msg.contains("MERCURE_PUBLISHER_JWT_ALG"), "{msg}");
+    let e = Env::keys()
+        .with("MERCURE_SUBSCRIBER_JWT_ALG", "RS256")
+        .load(None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(
+            "MERCURE_SUBSCRIBER_JWT_KEY: the algorithm RS256 needs a PEM-encoded public key"
+        ),
+        "{e}"
+    );
+    let e = Env::keys()
+        .with("MERCURE_PUBLISHER_JWT_ALG", "hs256")
+        .load(None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("MERCURE_PUBLISHER_JWT_ALG: unsupported JWT algorithm \"hs256\" (did you mean \"HS256\"?"), "{e}");
+    let e = Env::keys().err("\npublisher_jwt secret none");
+    assert!(e.starts_with("config.caddy:2: publisher_jwt: unsupported JWT algorithm \"none\"; expected one of HS256"), "{e}");
+    let e = Env::keys().err(&format!("subscriber_jwt `{PEM}`"));
+    assert!(
+        e.starts_with("config.caddy:1: subscriber_jwt: the key is PEM-encoded"),
+        "{e}"
+    );
+    assert!(e.contains("the second argument of subscriber_jwt"), "{e}");
+    let e = Env::keys().err("publisher_jwt secret ES256");
+    assert!(
+        e.starts_with("config.caddy:1: publisher_jwt: the algorithm ES256 needs a PEM-encoded"),
+        "{e}"
+    );
+    // All supported algorithms are accepted with a matching key.
+    for alg in SUPPORTED_ALGORITHMS {
+        let key = if alg.starts_with("HS") { "secret" } else { PEM };
+        let c = Env::keys()
+            .with("K", key)
+            .ok(&format!("publisher_jwt {{env.K}} {alg}"));
+        assert!(matches!(c.publisher, Some(KeySource::Static { alg: ref a, .. }) if a == alg));
+    }
+    // An invalid key that is later replaced is not an error.
+    let c = Env::keys().ok("publisher_jwt secret RS256\npublisher_jwt secret");
+    assert_eq!(c.publisher, hs256("secret"));
+}
+
+#[test]
+fn jwks_urls_take_precedence() {
+    let c = Env::keys().ok("publisher_jwks_url https://idp.example/jwks.json\nsubscriber_jwks_url file:///etc/jwks.json");
+    assert_eq!(
+        c.publisher,
+        Some(KeySource::Jwks {
+            url: "https://idp.example/jwks.json".into()
+        })
+    );
+    assert_eq!(
+        c.subscriber,
+        Some(KeySource::Jwks {
+            url: "file:///etc/jwks.json".into()
+        })
+    );
+    assert_eq!(c.warnings.len(), 2);
+    assert!(c.warnings[0].contains("the publisher key from MERCURE_PUBLISHER_JWT_KEY is ignored: publisher_jwks_url (config.caddy line 1) takes precedence"), "{:?}", c.warnings);
+    // Even when the static key comes after, and even when it would be invalid.
+    let c = Env::new(&[])
+        .ok("publisher_jwks_url http://kc/certs\npublisher_jwt secret RS256\nanonymous");
+    assert!(matches!(c.publisher, Some(KeySource::Jwks { .. })));
+    let e = Env::keys().err("publisher_jwks_url ftp://x/jwks");
+    assert!(
+        e.starts_with("config.caddy:1: publisher_jwks_url: unsupported scheme \"ftp\""),
+        "{e}"
+    );
+    // JWKS alone is enough for both roles.
+    let c = Env::new(&[]).ok("publisher_jwks_url https://a/j\nsubscriber_jwks_url https://a/j");
+    assert!(c.warnings.is_empty());
+}
+
+#[test]
+fn empty_keys_from_unset_placeholders_are_ignored() {
+    let c = Env::keys()
+        .ok("publisher_jwt {env.UNSET} {env.UNSET_ALG}\nsubscriber_jwks_url {env.UNSET}");
+    assert_eq!(c.publisher, hs256(KEY));
+    assert_eq!(c.subscriber, hs256(KEY));
+    assert_eq!(c.warnings.len(), 2);
+    assert!(c.warnings[0].starts_with("config.caddy line 1: publisher_jwt has an empty key"));
+    // ...so with no other key, the final check reports the missing key.
+    let e = Env::new(&[]).err("publisher_jwt {env.UNSET}");
+    assert_eq!(
+        e,
+        "no publisher key: set MERCURE_PUBLISHER_JWT_KEY or the publisher_jwt directive (or publisher_jwks_url)"
+    );
+    // An empty algorithm means HS256 (reference: `{env.MERCURE_PUBLISHER_JWT_ALG}` unset).
+    assert_eq!(Env::keys().ok("publisher_jwt k \"\"").publisher, hs256("k"));
+}
+
+#[test]
+fn required_keys() {
+    let e = Env::new(&[]).load(None).unwrap_err();
+    assert!(matches!(e, ConfigError::Incomplete(_)));
+    assert!(
+        e.to_string()
+            .starts_with("no publisher key: set MERCURE_PUBLISHER_JWT_KEY")
+    );
+    // A subscriber key alone does not help: the hub always needs a publisher key.
+    let e = Env::new(&[("MERCURE_SUBSCRIBER_JWT_KEY", KEY)]).ok_or_err_anonymous();
+    assert!(e.starts_with("no publisher key"), "{e}");
+    let e = Env::new(&[("MERCURE_PUBLISHER_JWT_KEY", KEY)])
+        .load(None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(
+            "no subscriber key: set MERCURE_SUBSCRIBER_JWT_KEY or the subscriber_jwt directive"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("anonymous"), "{e}");
+    let c = Env::new(&[("MERCURE_PUBLISHER_JWT_KEY", KEY)]).ok("anonymous");
+    assert_eq!(c.subscriber, None);
+}
+
+impl Env {
+    fn ok_or_err_anonymous(&self) -> String {
+        self.err("anonymous")
+    }
+}
+
+#[test]
+fn debug_output_redacts_keys() {
+    let c = Env::keys().load(None).unwrap();
+    let debug = format!("{c:?}");
+    assert!(!debug.contains(KEY), "{debug}");
+    assert!(debug.contains("<redacted, 34 bytes>"), "{debug}");
+}
+
+#[test]
+fn server_name_forms() {
+    let port = |v: &str| {
+        Env::keys()
+            .with("SERVER_NAME", v)
+            .load(None)
+            .map(|c| c.listen)
+    };
+    assert_eq!(port(":80").unwrap().port, 80);
+    assert_eq!(
+        port("http://example.com").unwrap().display(),
+        "http://example.com:80"
+    );
+    assert_eq!(port("[::1]:3000").unwrap().display(), "http://[::1]:3000");
+    let c = Env::keys()
+        .with("SERVER_NAME", "localhost")
+        .load(None)
+        .unwrap();
+    assert_eq!(c.listen, ListenAddr::default());
+    assert_eq!(c.warnings.len(), 1);
+    assert!(c.warnings[0].contains("plain HTTP"));
+    let e = port("https://example.com").unwrap_err().to_string();
+    assert!(
+        e.starts_with("SERVER_NAME: \"https://example.com\" needs HTTPS; TLS is not supported yet"),
+        "{e}"
+    );
+    let e = Env::keys().err("\n\nserver_name example.com");
+    assert!(
+        e.starts_with("config.caddy:3: server_name: \"example.com\" has no port"),
+        "{e}"
+    );
+    assert_eq!(
+        Env::keys()
+            .ok("server_name http://0.0.0.0:9000")
+            .listen
+            .bind,
+        Bind::Ip(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    );
+}
+
+#[test]
+fn protocol_directive() {
+    assert_eq!(
+        Env::keys().err("protocol draft-08"),
+        "config.caddy:1: protocol: protocol draft-08 is not supported yet; remove the directive (draft-07 is the default)"
+    );
+    let e = Env::keys().err("protocol 1.0");
+    assert!(
+        e.starts_with("config.caddy:1: protocol: expected draft-07"),
+        "{e}"
+    );
+    assert_eq!(Protocol::Draft07.to_string(), "draft-07");
+}
+
+#[test]
+fn transports() {
+    let c = Env::keys().ok("transport bolt");
+    assert_eq!(
+        (c.transport.kind.as_str(), c.transport.options.len()),
+        ("bolt", 0)
+    );
+    let c = Env::keys().ok("transport local {}");
+    assert_eq!(c.transport.kind, "local");
+    // Options are recorded unvalidated, with flags, placeholders and line numbers.
+    let env = Env::keys().with("REDIS_URL", "redis://r:6379").with(
+        "MERCURE_EXTRA_DIRECTIVES",
+        "anonymous\ntransport redis {\n  address {env.REDIS_URL}\n  tls\n  whatever 1 2 3\n}",
+    );
+    let c = env.load(None).unwrap();
+    assert_eq!(c.transport.kind, "redis");
+    assert_eq!(c.transport.origin, "MERCURE_EXTRA_DIRECTIVES line 2");
+    assert_eq!(
+        options(&c.transport),
+        vec![
+            (
+                "address".into(),
+                strings(&["redis://r:6379"]),
+                3,
+                "MERCURE_EXTRA_DIRECTIVES".into()
+            ),
+            ("tls".into(), vec![], 4, "MERCURE_EXTRA_DIRECTIVES".into()),
+            (
+                "whatever".into(),
+                strings(&["1", "2", "3"]),
+                5,
+                "MERCURE_EXTRA_DIRECTIVES".into()
+            ),
+        ]
+    );
+    assert_eq!(c.transport.option("tls").map(|o| o.line), Some(4));
+    for kind in KNOWN_TRANSPORTS {
+        assert_eq!(
+            Env::keys().ok(&format!("transport {kind}")).transport.kind,
+            *kind
+        );
+    }
+    assert_eq!(
+        Env::keys().err("transport blot"),
+        "config.caddy:1: transport: unknown transport \"blot\" (did you mean \"bolt\"?); expected one of local, bolt, redis, postgres, kafka, pulsar, nats"
+    );
+    assert_eq!(
+        Env::keys().err("transport"),
+        "config.caddy:1: transport: missing argument; usage: transport <name> [{ <options> }]"
+    );
+    assert_eq!(
+        Env::keys().err("transport bolt {\n  path x {\n  }\n}"),
+        "config.caddy:2: path: transport options cannot have a block"
+    );
+    assert_eq!(
+        Env::keys().err("transport bolt extra"),
+        "config.caddy:1: transport: unexpected argument \"extra\"; usage: transport <name> [{ <options> }]"
+    );
+}
+
+#[test]
+fn legacy_transport_urls() {
+    let c = Env::keys()
+        .with(
+            "MERCURE_TRANSPORT_URL",
+            "bolt:///data/mercure.db?size=100&cleanup_frequency=0.5",
+        )
+        .load(None)
+        .unwrap();
+    assert_eq!(c.transport.kind, "bolt");
+    assert_eq!(
+        options(&c.transport),
+        vec![
+            (
+                "path".into(),
+                strings(&["/data/mercure.db"]),
+                0,
+                "MERCURE_TRANSPORT_URL".into()
+            ),
+            (
+                "size".into(),
+                strings(&["100"]),
+                0,
+                "MERCURE_TRANSPORT_URL".into()
+            ),
+            (
+                "cleanup_frequency".into(),
+                strings(&["0.5"]),
+                0,
+                "MERCURE_TRANSPORT_URL".into()
+            ),
+        ]
+    );
+    assert_eq!(c.warnings.len(), 1);
+    assert!(
+        c.warnings[0].starts_with("MERCURE_TRANSPORT_URL is deprecated"),
+        "{:?}",
+        c.warnings
+    );
+    assert!(
+        c.warnings[0].contains("transport bolt { ... }"),
+        "{:?}",
+        c.warnings
+    );
+    let c = Env::keys().ok("\ntransport_url bolt://mercure.db?bucket_name=b");
+    assert_eq!(c.transport.origin, "config.caddy line 2");
+    assert_eq!(
+        options(&c.transport),
+        vec![
+            (
+                "path".into(),
+                strings(&["mercure.db"]),
+                2,
+                "config.caddy".into()
+            ),
+            (
+                "cleanup_frequency".into(),
+                strings(&["0.3"]),
+                2,
+                "config.caddy".into()
+            ),
+            (
+                "bucket_name".into(),
+                strings(&["b"]),
+                2,
+                "config.caddy".into()
+            ),
+        ]
+    );
+    assert!(c.warnings[0].starts_with("config.caddy line 2: transport_url is deprecated"));
+    let c = Env::keys().ok("transport_url local://local");
+    assert_eq!(
+        (c.transport.kind.as_str(), c.transport.options.len()),
+        ("local", 0)
+    );
+    let c = Env::keys().ok("transport_url \"postgres://u:p@db/m?sslmode=disable\"");
+    assert_eq!(c.transport.kind, "postgres");
+    assert_eq!(
+        c.transport.options[0].args,
+        strings(&["postgres://u:p@db/m?sslmode=disable"])
+    );
+    // The deprecation warning never repeats the DSN (it may hold credentials).
+    assert!(!c.warnings[0].contains("u:p"), "{:?}", c.warnings);
+    for (dsn, kind) in [
+        ("redis://r", "redis"),
+        ("rediss://r", "redis"),
+        ("postgresql://db", "postgres"),
+        ("kafka://k", "kafka"),
+        ("pulsar://p", "pulsar"),
+        ("nats://n", "nats"),
+    ] {
+        let c = Env::keys()
+            .with("MERCURE_TRANSPORT_URL", dsn)
+            .load(None)
+            .unwrap();
+        assert_eq!(c.transport.kind, kind);
+        assert_eq!(c.transport.options[0].name, "url");
+    }
+    // A transport directive overrides MERCURE_TRANSPORT_URL; transport_url overrides transport.
+    let env = Env::keys().with("MERCURE_TRANSPORT_URL", "bolt:///x.db");
+    assert_eq!(env.ok("transport local").transport.kind, "local");
+    assert_eq!(
+        Env::keys()
+            .ok("transport bolt\ntransport_url local://")
+            .transport
+            .kind,
+        "local"
+    );
+    let e = Env::keys()
+        .with("MERCURE_TRANSPORT_URL", "mysql://x")
+        .load(None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("MERCURE_TRANSPORT_URL: unsupported transport URL scheme \"mysql\""),
+        "{e}"
+    );
+    let e = Env::keys().err("anonymous\ntransport_url bolt://");
+    assert!(
+        e.starts_with("config.caddy:2: transport_url: missing path"),
+        "{e}"
+    );
+}
+
+#[test]
+fn caches() {
+    let c = Env::keys().ok("topic_selector_cache 10000 256");
+    assert_eq!(c.topic_selector_cache, 10_000);
+    assert!(c.warnings[0].contains("shard count"), "{:?}", c.warnings);
+    assert_eq!(
+        Env::keys()
+            .ok("topic_selector_cache -1")
+            .topic_selector_cache,
+        0
+    );
+    assert_eq!(
+        Env::keys()
+            .ok("topic_selector_cache 0")
+            .topic_selector_cache,
+        0
+    );
+    assert_eq!(
+        Env::keys().err("topic_selector_cache big"),
+        "config.caddy:1: topic_selector_cache: expected an integer, got \"big\""
+    );
+    assert_eq!(
+        Env::keys().err("topic_selector_cache 1 x"),
+        "config.caddy:1: topic_selector_cache: expected an integer, got \"x\""
+    );
+    assert_eq!(
+        Env::keys()
+            .ok("subscriber_list_cache_size 5")
+            .subscriber_list_cache_size,
+        5
+    );
+    assert_eq!(
+        Env::keys().err("subscriber_list_cache_size -1"),
+        "config.caddy:1: subscriber_list_cache_size: must be >= 0 (0 means unbounded), got -1"
+    );
+    assert_eq!(
+        Env::keys().err("subscriber_list_cache_size 1.5"),
+        "config.caddy:1: subscriber_list_cache_size: expected an integer, got \"1.5\""
+    );
+}
+
+#[test]
+fn directive_value_errors() {
+    let k = Env::keys();
+    assert_eq!(
+        k.err("\n\n\n\n\n\n\n\n\n\n\nheartbeat abc"),
+        "config.caddy:12: heartbeat: expected a duration such as 40s, 1m30s or 500ms, got \"abc\""
+    );
+    assert_eq!(
+        k.err("write_timeout -1s"),
+        "config.caddy:1: write_timeout: negative durations are not allowed, got \"-1s\" (use 0 to disable)"
+    );
+    assert!(
+        k.err("dispatch_timeout 5")
+            .starts_with("config.caddy:1: dispatch_timeout: missing unit")
+    );
+    assert_eq!(
+        k.err("cors_origins https://a.example/"),
+        "config.caddy:1: cors_origins: invalid origin \"https://a.example/\": remove the trailing slash (browsers send https://a.example)"
+    );
+    assert!(
+        k.err("publish_origins * example.com")
+            .starts_with("config.caddy:1: publish_origins: invalid origin \"example.com\"")
+    );
+    assert_eq!(
+        k.err("cookie_name \"a b\""),
+        "config.caddy:1: cookie_name: invalid cookie name \"a b\": use letters, digits and !#$%&'*+-.^_`|~ only"
+    );
+    assert_eq!(
+        k.err("protocol_version_compatibility 8"),
+        "config.caddy:1: protocol_version_compatibility: only protocol version 7 is supported (as in the reference), got \"8\""
+    );
+    assert_eq!(
+        k.err("name \"\""),
+        "config.caddy:1: name: the hub name must not be empty"
+    );
+}
+
+#[test]
+fn arity_errors() {
+    let k = Env::keys();
+    for (file, expected) in [
+        (
+            "heartbeat",
+            "config.caddy:1: heartbeat: missing argument; usage: heartbeat <duration>",
+        ),
+        (
+            "heartbeat 1s 2s",
+            "config.caddy:1: heartbeat: unexpected argument \"2s\"; usage: heartbeat <duration>",
+        ),
+        (
+            "anonymous yes",
+            "config.caddy:1: anonymous: unexpected argument \"yes\"; usage: anonymous",
+        ),
+        (
+            "cors_origins",
+            "config.caddy:1: cors_origins: missing argument; usage: cors_origins <origin>...",
+        ),
+        (
+            "publisher_jwt",
+            "config.caddy:1: publisher_jwt: missing argument; usage: publisher_jwt <key> [<algorithm>]",
+        ),
+        (
+            "publisher_jwt k HS256 x",
+            "config.caddy:1: publisher_jwt: unexpected argument \"x\"; usage: publisher_jwt <key> [<algorithm>]",
+        ),
+        (
+            "name",
+            "config.caddy:1: name: missing argument; usage: name <name>",
+        ),
+        (
+            "subscriptions {\n}",
+            "config.caddy:1: subscriptions: does not take a block; usage: subscriptions",
+        ),
+        (
+            "server_name",
+            "config.caddy:1: server_name: missing argument; usage: server_name <address>",
+        ),
+        (
+            "transport_url",
+            "config.caddy:1: transport_url: missing argument; usage: transport_url <url>",
+        ),
+        (
+            "protocol_version_compatibility",
+            "config.caddy:1: protocol_version_compatibility: missing argument; usage: protocol_version_compatibility 7",
+        ),
+    ] {
+        assert_eq!(k.err(file), expected, "{file:?}");
+    }
+}
+
+#[test]
+fn unknown_directives() {
+    let k = Env::keys();
+    assert_eq!(
+        k.err("anonymous\n  hearbeat 10s"),
+        "config.caddy:2: hearbeat: unknown directive (did you mean \"heartbeat\"?)"
+    );
+    assert_eq!(
+        k.err("encode zstd gzip"),
+        "config.caddy:1: encode: unknown directive"
+    );
+    // Inside a mercure block too (the reference v0.x would silently ignore it).
+    assert_eq!(
+        k.err("mercure {\n  anonymous\n  subscription\n}"),
+        "config.caddy:3: subscription: unknown directive (did you mean \"subscriptions\"?)"
+    );
+    // Errors in MERCURE_EXTRA_DIRECTIVES name that variable.
+    let e = Env::keys()
+        .with("MERCURE_EXTRA_DIRECTIVES", "anonymous\ndemo\nnope")
+        .load(None)
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "MERCURE_EXTRA_DIRECTIVES:3: nope: unknown directive"
+    );
+    assert!(matches!(e, ConfigError::Directive { line: 3, .. }));
+    assert!(directive_names().any(|d| d == "transport"));
+}
+
+#[test]
+fn syntax_errors_have_lines() {
+    let k = Env::keys();
+    assert_eq!(
+        k.err("anonymous\nname \"abc"),
+        "config.caddy:2: unterminated quoted string (missing closing \")"
+    );
+    assert_eq!(
+        k.err("\n\n}"),
+        "config.caddy:3: unexpected '}': no block is open"
+    );
+    assert_eq!(
+        k.err("transport bolt {\n path /x\n"),
+        "config.caddy:1: unterminated block: this '{' has no matching '}'"
+    );
+    let e = Env::keys()
+        .with("MERCURE_EXTRA_DIRECTIVES", "cors_origins `*")
+        .load(None)
+        .unwrap_err();
+    assert!(matches!(e, ConfigError::Syntax { line: 1, .. }));
+    assert_eq!(
+        e.to_string(),
+        "MERCURE_EXTRA_DIRECTIVES:1: unterminated backtick string (missing closing `)"
+    );
+}
+
+#[test]
+fn placeholders_and_quoting() {
+    let env = Env::keys()
+        .with("ORIGINS", "https://a.example https://b.example")
+        .with("HB", "20s")
+        .with("EXTRA", "anonymous\nsubscriptions");
+    let c = env.ok(
+        "cors_origins {$ORIGINS}\nheartbeat {$HB}\nwrite_timeout {$UNSET:30s}\n{$EXTRA}\nname \"my hub\" # comment\ncookie_name {env.UNSET_COOKIE}x",
+    );
+    // `{$X}` may expand to several arguments or directives.
+    assert_eq!(
+        c.cors_origins,
+        strings(&["https://a.example", "https://b.example"])
+    );
+    assert_eq!(c.heartbeat, Some(Duration::from_secs(20)));
+    assert_eq!(c.write_timeout, Some(Duration::from_secs(30)));
+    assert!(c.anonymous && c.subscriptions);
+    assert_eq!(c.name, "my hub");
+    assert_eq!(c.cookie_name, "x");
+    // `{$X}` works in MERCURE_EXTRA_DIRECTIVES too.
+    let c = env
+        .clone_with("MERCURE_EXTRA_DIRECTIVES", "heartbeat {$HB}")
+        .load(None)
+        .unwrap();
+    assert_eq!(c.heartbeat, Some(Duration::from_secs(20)));
+    // Line numbers after a multi-line expansion are those of the file.
+    assert_eq!(
+        env.err("{$EXTRA}\nheartbeat x"),
+        "config.caddy:2: heartbeat: expected a duration such as 40s, 1m30s or 500ms, got \"x\""
+    );
+}
+
+impl Env {
+    fn clone_with(&self, key: &str, value: &str) -> Env {
+        Env(self.0.clone()).with(key, value)
+    }
+}
+
+#[test]
+fn error_variants_carry_structured_fields() {
+    let e = Env::keys().load(Some("\nheartbeat nope")).unwrap_err();
+    match e {
+        ConfigError::Directive {
+            origin,
+            line,
+            directive,
+            reason,
+        } => {
+            assert_eq!(
+                (origin.as_str(), line, directive.as_str()),
+                ("config.caddy", 2, "heartbeat")
+            );
+            assert!(reason.starts_with("expected a duration"));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let e = Env::keys()
+        .with("SERVER_NAME", "https://x")
+        .load(None)
+        .unwrap_err();
+    assert!(matches!(e, ConfigError::Env { ref var, .. } if var == "SERVER_NAME"));
+}

@@ -1,0 +1,131 @@
+//! CORS for browsers on other origins, as the reference 0.x hub answers it: credentials allowed,
+//! the request's origin echoed when it is on the allowlist (browsers refuse `*` with
+//! credentials), methods GET, HEAD and POST, headers `authorization`, `cache-control` and
+//! `last-event-id`.
+
+use http::{HeaderMap, HeaderValue, Method, header};
+
+const ALLOWED_METHODS: [&str; 3] = ["GET", "HEAD", "POST"];
+const ALLOWED_HEADERS: [&str; 3] = ["authorization", "cache-control", "last-event-id"];
+
+/// The configured CORS policy.
+#[derive(Debug, Clone)]
+pub struct Cors {
+    all: bool,
+    origins: Vec<String>,
+    wildcards: Vec<(String, String)>,
+}
+
+/// The outcome of looking at a request.
+pub enum CorsDecision {
+    /// Not a CORS request, or an origin we don't allow: handle normally, add only `Vary`.
+    Plain,
+    /// An allowed actual request: handle it and add these headers.
+    Allowed(HeaderValue),
+    /// A preflight: answer 204 with these headers right away.
+    Preflight(HeaderMap),
+}
+
+impl Cors {
+    pub fn new(origins: &[String]) -> Cors {
+        let mut c = Cors {
+            all: false,
+            origins: Vec::new(),
+            wildcards: Vec::new(),
+        };
+        for o in origins {
+            let o = o.to_ascii_lowercase();
+            if o == "*" {
+                c.all = true;
+            } else if let Some((p, s)) = o.split_once('*') {
+                c.wildcards.push((p.to_string(), s.to_string()));
+            } else {
+                c.origins.push(o);
+            }
+        }
+        c
+    }
+
+    fn allows(&self, origin: &str) -> bool {
+        let o = origin.to_ascii_lowercase();
+        self.all
+            || self.origins.iter().any(|x| *x == o)
+            || self
+                .wildcards
+                .iter()
+                .any(|(p, s)| o.len() >= p.len() + s.len() && o.starts_with(p) && o.ends_with(s))
+    }
+
+    pub fn decide(&self, method: &Method, headers: &HeaderMap) -> CorsDecision {
+        let origin = headers.get(header::ORIGIN).cloned();
+        let preflight = method == Method::OPTIONS
+            && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        if preflight {
+            let mut out = HeaderMap::new();
+            out.append(header::VARY, HeaderValue::from_static("Origin"));
+            out.append(
+                header::VARY,
+                HeaderValue::from_static("Access-Control-Request-Method"),
+            );
+            out.append(
+                header::VARY,
+                HeaderValue::from_static("Access-Control-Request-Headers"),
+            );
+            let Some(origin) = origin.filter(|o| o.to_str().is_ok_and(|o| self.allows(o))) else {
+                return CorsDecision::Preflight(out);
+            };
+            let req_method = headers
+                .get(header::ACCESS_CONTROL_REQUEST_METHOD)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            if !ALLOWED_METHODS.contains(&req_method.as_str()) {
+                return CorsDecision::Preflight(out);
+            }
+            let req_headers: Vec<String> = headers
+                .get_all(header::ACCESS_CONTROL_REQUEST_HEADERS)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect();
+            if req_headers
+                .iter()
+                .any(|h| !ALLOWED_HEADERS.contains(&h.as_str()))
+            {
+                return CorsDecision::Preflight(out);
+            }
+            out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            if let Ok(m) = HeaderValue::from_str(&req_method) {
+                out.insert(header::ACCESS_CONTROL_ALLOW_METHODS, m);
+            }
+            if !req_headers.is_empty()
+                && let Ok(h) = HeaderValue::from_str(&req_headers.join(", "))
+            {
+                out.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, h);
+            }
+            out.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+            return CorsDecision::Preflight(out);
+        }
+        match origin {
+            Some(o) if o.to_str().is_ok_and(|s| self.allows(s)) => CorsDecision::Allowed(o),
+            _ => CorsDecision::Plain,
+        }
+    }
+
+    /// Adds the headers of an allowed actual request.
+    pub fn apply(origin: Option<HeaderValue>, headers: &mut HeaderMap) {
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+        if let Some(o) = origin {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Strict `application/x-www-form-urlencoded` parsing, for query strings and publish bodies.
+//!
+//! Lenient parsers silently turn a bad `%` escape or invalid UTF-8 into replacement characters,
+//! which would publish or match something other than what the client sent. The reference hub
+//! (Go's `url.ParseQuery`) refuses such input with a 400; so do we, with the reason.
+
+/// Parsed form fields, in order, names repeated as sent.
+#[derive(Debug, Default, Clone)]
+pub struct Form {
+    pairs: Vec<(String, String)>,
+}
+
+/// Why a form could not be parsed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FormError {
+    #[error("invalid percent-encoding in {0:?}")]
+    BadEscape(String),
+    #[error("invalid UTF-8 in form field {0:?}")]
+    BadUtf8(String),
+    #[error("invalid semicolon separator in form")]
+    Semicolon,
+}
+
+impl Form {
+    pub fn parse(input: &[u8]) -> Result<Form, FormError> {
+        let mut pairs = Vec::new();
+        for part in input.split(|b| *b == b'&') {
+            if part.is_empty() {
+                continue;
+            }
+            // Go rejects `;` as a separator since 1.17; a client relying on it would otherwise
+            // publish to a topic it did not mean.
+            if part.contains(&b';') {
+                return Err(FormError::Semicolon);
+            }
+            let (name, value) = match part.iter().position(|b| *b == b'=') {
+                Some(i) => (&part[..i], &part[i + 1..]),
+                None => (part, &b""[..]),
+            };
+            let name = decode(name)?;
+            let value = decode(value).map_err(|e| match e {
+                FormError::BadUtf8(_) => FormError::BadUtf8(name.clone()),
+                other => other,
+            })?;
+            pairs.push((name, value));
+        }
+        Ok(Form { pairs })
+    }
+
+    /// Every value of `name`.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of `name`.
+    pub fn first(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.pairs.iter().any(|(n, _)| n == name)
+    }
+}
+
+fn decode(raw: &[u8]) -> Result<String, FormError> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = |b: u8| (b as char).to_digit(16);
+                match (
+                    raw.get(i + 1).and_then(|b| hex(*b)),
+                    raw.get(i + 2).and_then(|b| hex(*b)),
+                ) {
+                    (Some(h), Some(l)) => out.push((h * 16 + l) as u8),
+                    _ => {
+                        let end = (i + 3).min(raw.len());
+                        return Err(FormError::BadEscape(
+                            String::from_utf8_lossy(&raw[i..end]).into_owned(),
+                        ));
+                    }
+                }
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out)
+        .map_err(|e| FormError::BadUtf8(String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+/// Decodes one `%XX`-escaped path segment like Go's `url.QueryUnescape` (`+` is a space).
+pub fn query_unescape(segment: &str) -> Result<String, FormError> {
+    decode(segment.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_repeated_and_empty() {
+        let f = Form::parse(b"topic=a&topic=b%2Fc&private&data=x+y%0Az&empty=").unwrap();
+        assert_eq!(f.all("topic").collect::<Vec<_>>(), vec!["a", "b/c"]);
+        assert!(f.has("private"));
+        assert_eq!(f.first("private"), Some(""));
+        assert_eq!(f.first("data"), Some("x y\nz"));
+        assert_eq!(f.first("empty"), Some(""));
+        assert_eq!(f.first("nope"), None);
+    }
+
+    #[test]
+    fn refuses_bad_input() {
+        assert!(matches!(
+            Form::parse(b"topic=%zz"),
+            Err(FormError::BadEscape(_))
+        ));
+        assert!(matches!(
+            Form::parse(b"topic=%4"),
+            Err(FormError::BadEscape(_))
+        ));
+        assert!(matches!(
+            Form::parse(b"topic=%ff"),
+            Err(FormError::BadUtf8(_))
+        ));
+        assert_eq!(Form::parse(b"a=1;b=2").unwrap_err(), FormError::Semicolon);
+    }
+}

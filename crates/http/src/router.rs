@@ -1,0 +1,109 @@
+//! Routing on (method, path), CORS, and the security headers every response carries.
+
+use std::sync::Arc;
+
+use http::{HeaderValue, Method, Request, StatusCode, header};
+use hyper::body::Incoming;
+
+use crate::cors::{Cors, CorsDecision};
+use crate::response::{Resp, error, status_text, with_type};
+use crate::{AppState, HUB_PATH, pages, publish, subscribe, subscriptions};
+
+pub(crate) async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Resp {
+    let cors = state
+        .cors
+        .as_ref()
+        .map(|c| c.decide(req.method(), req.headers()));
+    let mut resp = match cors {
+        Some(CorsDecision::Preflight(headers)) => {
+            let mut r = crate::response::with_type(StatusCode::NO_CONTENT, "text/plain", "");
+            r.headers_mut().remove(header::CONTENT_TYPE);
+            r.headers_mut().extend(headers);
+            r
+        }
+        Some(CorsDecision::Allowed(origin)) => {
+            let mut r = route(&state, req).await;
+            Cors::apply(Some(origin), r.headers_mut());
+            r
+        }
+        Some(CorsDecision::Plain) => {
+            let mut r = route(&state, req).await;
+            Cors::apply(None, r.headers_mut());
+            r
+        }
+        None => route(&state, req).await,
+    };
+    let h = resp.headers_mut();
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::X_XSS_PROTECTION,
+        HeaderValue::from_static("1; mode=block"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'self'"),
+    );
+    resp
+}
+
+async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    if path == HUB_PATH {
+        return match method {
+            Method::GET | Method::HEAD => subscribe::handle(state, req).await,
+            Method::POST => publish::handle(state, req).await,
+            _ => method_not_allowed("GET, HEAD, POST"),
+        };
+    }
+    if let Some(rest) = path.strip_prefix(HUB_PATH)
+        && (rest == "/subscriptions" || rest.starts_with("/subscriptions/"))
+        && state.opts.subscriptions
+    {
+        return match method {
+            Method::GET | Method::HEAD => subscriptions::handle(state, req).await,
+            _ => method_not_allowed("GET, HEAD"),
+        };
+    }
+    match (method, path.as_str()) {
+        (Method::GET | Method::HEAD, "/") => pages::welcome(),
+        (Method::GET | Method::HEAD, "/robots.txt") => pages::robots(),
+        (Method::GET | Method::HEAD, "/healthz") => pages::healthz(),
+        (Method::GET | Method::HEAD, "/health/live") => health(state, false).await,
+        (Method::GET | Method::HEAD, "/health/ready") => health(state, true).await,
+        (Method::GET | Method::HEAD, "/metrics") => with_type(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            state.metrics.render(),
+        ),
+        _ => error(StatusCode::NOT_FOUND, "Not Found"),
+    }
+}
+
+fn method_not_allowed(allow: &'static str) -> Resp {
+    let mut r = status_text(StatusCode::METHOD_NOT_ALLOWED);
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+async fn health(state: &AppState, ready: bool) -> Resp {
+    let t = state.hub.transport();
+    let res = if ready {
+        t.ready().await
+    } else {
+        t.live().await
+    };
+    match res {
+        Ok(()) => with_type(StatusCode::OK, "application/json", r#"{"status":"ok"}"#),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check failed");
+            let body = serde_json::json!({"status": "error", "error": e.to_string()}).to_string();
+            with_type(StatusCode::SERVICE_UNAVAILABLE, "application/json", body)
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! `quicksilver run`: loads the configuration, opens the transport, binds and serves.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use quicksilver_auth::Verifier;
+use quicksilver_config::{Config, KeySource, TransportConfig};
+use quicksilver_http::{HttpOptions, Metrics};
+use quicksilver_hub::{Hub, HubOptions, LocalTransport, Transport};
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// A file of `mercure` directives (a `mercure { ... }` block or bare directives), applied
+    /// after the environment variables.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(path) => Some((
+            path.display().to_string(),
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    let config =
+        quicksilver_config::load(&env, file.as_ref().map(|(n, c)| (n.as_str(), c.as_str())))?;
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let publisher = match &config.publisher {
+        Some(k) => verifier(k).await.context("publisher key")?,
+        None => {
+            bail!("no publisher key: set MERCURE_PUBLISHER_JWT_KEY or the publisher_jwt directive")
+        }
+    };
+    let subscriber = match &config.subscriber {
+        Some(k) => Some(verifier(k).await.context("subscriber key")?),
+        None => None,
+    };
+    if config.ui || config.demo {
+        tracing::warn!(
+            "the `ui` and `demo` directives are accepted for compatibility but not implemented"
+        );
+    }
+    let (transport, transport_desc) = open_transport(&config.transport)?;
+    let hub = Hub::start(
+        transport,
+        HubOptions {
+            subscriptions: config.subscriptions,
+            selector_cache: config.topic_selector_cache,
+            ..HubOptions::default()
+        },
+    )
+    .await
+    .context("starting the transport")?;
+
+    let listeners = bind(&config).await?;
+    let addrs: Vec<String> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| a.to_string())
+        .collect();
+    tracing::info!(
+        address = %config.listen.display(),
+        bound = ?addrs,
+        transport = %transport_desc,
+        protocol = %config.protocol,
+        publisher = %publisher.describe(),
+        subscriber = %subscriber.as_ref().map(|s| s.describe()).unwrap_or_else(|| "none (anonymous only)".into()),
+        anonymous = config.anonymous,
+        subscriptions = config.subscriptions,
+        "Quicksilver {} serving the Mercure hub at {}/.well-known/mercure",
+        env!("CARGO_PKG_VERSION"),
+        config.listen.display(),
+    );
+
+    let opts = HttpOptions {
+        publisher,
+        subscriber,
+        anonymous: config.anonymous,
+        subscriptions: config.subscriptions,
+        heartbeat: config.heartbeat,
+        write_timeout: config.write_timeout,
+        dispatch_timeout: config.dispatch_timeout,
+        cors_origins: config.cors_origins.clone(),
+        publish_origins: config.publish_origins.clone(),
+        cookie_name: config.cookie_name.clone(),
+        compat_v7: config.protocol_version_compatibility == Some(7),
+        max_body_size: 10 * 1024 * 1024,
+        shutdown_timeout: Duration::from_secs(10),
+    };
+    quicksilver_http::serve(
+        listeners,
+        hub.clone(),
+        opts,
+        Metrics::install(),
+        shutdown_signal(),
+    )
+    .await?;
+    hub.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn verifier(k: &KeySource) -> anyhow::Result<Verifier> {
+    let source = match k {
+        KeySource::Static { key, alg } => quicksilver_auth::KeySource::Static {
+            key: key.clone(),
+            alg: alg.clone(),
+        },
+        KeySource::Jwks { url } => quicksilver_auth::KeySource::Jwks { url: url.clone() },
+    };
+    Ok(Verifier::new(source).await?)
+}
+
+/// Opens the configured transport; unknown options stop start-up with their line.
+fn open_transport(t: &TransportConfig) -> anyhow::Result<(Arc<dyn Transport>, String)> {
+    match t.kind.as_str() {
+        "local" => {
+            let mut size = quicksilver_hub::local::DEFAULT_LOCAL_HISTORY;
+            for o in &t.options {
+                let at = if o.line > 0 {
+                    format!("{}:{}", o.source, o.line)
+                } else {
+                    o.source.clone()
+                };
+                match (o.name.as_str(), o.args.as_slice()) {
+                    ("size", [n]) => {
+                        size = n.parse().with_context(|| {
+                            format!("{at}: transport local: size: expected a number of updates to keep, got {n:?}")
+                        })?
+                    }
+                    ("size", _) => bail!("{at}: transport local: size: expected one number"),
+                    (other, _) => bail!("{at}: transport local: unknown option {other:?} (expected: size)"),
+                }
+            }
+            Ok((
+                Arc::new(LocalTransport::new(size)),
+                format!("local (in memory, history of {size} updates)"),
+            ))
+        }
+        other => bail!(
+            "{}: transport {other:?} is not available in this build yet (available: local)",
+            t.origin
+        ),
+    }
+}
+
+async fn bind(config: &Config) -> anyhow::Result<Vec<tokio::net::TcpListener>> {
+    let listen = &config.listen;
+    let mut candidates: Vec<SocketAddr> = listen.socket_addrs();
+    let all_interfaces = matches!(listen.bind, quicksilver_config::Bind::AllInterfaces);
+    if let quicksilver_config::Bind::Hostname(host) = &listen.bind {
+        candidates = tokio::net::lookup_host((host.as_str(), listen.port))
+            .await
+            .with_context(|| format!("resolving {host}"))?
+            .collect();
+    }
+    let mut listeners = Vec::new();
+    let mut last_err = None;
+    for addr in candidates {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => {
+                listeners.push(l);
+                // `[::]` is dual stack: binding 0.0.0.0 as well would collide.
+                if all_interfaces {
+                    break;
+                }
+            }
+            Err(e) => last_err = Some((addr, e)),
+        }
+    }
+    if listeners.is_empty() {
+        match last_err {
+            Some((addr, e)) => bail!("cannot listen on {addr}: {e}"),
+            None => bail!("no address to listen on for {}", listen.display()),
+        }
+    }
+    Ok(listeners)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop the hub with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}
