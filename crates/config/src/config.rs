@@ -49,6 +49,12 @@ pub const DEFAULT_NAME: &str = "default";
 pub struct Config {
     /// Where to serve plain HTTP. From `SERVER_NAME` or the `server_name` directive (ours;
     /// in the reference this is the Caddy site address). Defaults to `127.0.0.1:3000`.
+    ///
+    /// Accepted: `:PORT` (all interfaces), `HOST:PORT`, `[IPV6]:PORT`, `http://HOST[:PORT]`
+    /// (port 80 by default), and the bare `localhost` of the reference image, which means the
+    /// default (with a note in `warnings`). Refused, since TLS is not supported yet: `https://`,
+    /// a host without port or scheme (the reference would get a certificate for it) and port
+    /// 443 without `http://`.
     pub listen: ListenAddr,
     /// Protocol version spoken on the wire. Directive `protocol draft-07` (ours); only
     /// draft-07 (what reference v0.24.2 implements) is supported for now.

@@ -313,7 +313,8 @@ impl<'e> Builder<'e> {
             }
             "protocol_version_compatibility" => {
                 arity(1, 1)?;
-                if args[0].trim() != "7" {
+                // Parsed as an integer like the reference (Go's Atoi), so `+7` is fine too.
+                if args[0].parse::<i64>().ok() != Some(7) {
                     return Err(site.error(format!(
                         "only protocol version 7 is supported (as in the reference), got {:?}",
                         args[0]

@@ -96,9 +96,11 @@ fn defaults() {
     assert_eq!(c.subscriber_list_cache_size, 100_000);
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     // Same as Config::default() apart from the keys.
-    let mut d = Config::default();
-    d.publisher = c.publisher.clone();
-    d.subscriber = c.subscriber.clone();
+    let d = Config {
+        publisher: c.publisher.clone(),
+        subscriber: c.subscriber.clone(),
+        ..Config::default()
+    };
     assert_eq!(c, d);
     // An empty file and a file of comments change nothing.
     assert_eq!(Env::keys().ok(""), c);
@@ -453,7 +455,7 @@ fn required_keys() {
             .starts_with("no publisher key: set MERCURE_PUBLISHER_JWT_KEY")
     );
     // A subscriber key alone does not help: the hub always needs a publisher key.
-    let e = Env::new(&[("MERCURE_SUBSCRIBER_JWT_KEY", KEY)]).ok_or_err_anonymous();
+    let e = Env::new(&[("MERCURE_SUBSCRIBER_JWT_KEY", KEY)]).err("anonymous");
     assert!(e.starts_with("no publisher key"), "{e}");
     let e = Env::new(&[("MERCURE_PUBLISHER_JWT_KEY", KEY)])
         .load(None)
@@ -468,12 +470,6 @@ fn required_keys() {
     assert!(e.contains("anonymous"), "{e}");
     let c = Env::new(&[("MERCURE_PUBLISHER_JWT_KEY", KEY)]).ok("anonymous");
     assert_eq!(c.subscriber, None);
-}
-
-impl Env {
-    fn ok_or_err_anonymous(&self) -> String {
-        self.err("anonymous")
-    }
 }
 
 #[test]

@@ -49,7 +49,7 @@ impl Cors {
     fn allows(&self, origin: &str) -> bool {
         let o = origin.to_ascii_lowercase();
         self.all
-            || self.origins.iter().any(|x| *x == o)
+            || self.origins.contains(&o)
             || self
                 .wildcards
                 .iter()
