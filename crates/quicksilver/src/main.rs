@@ -48,8 +48,12 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("error: {e:#}");
+            // Said once: as a log record when logs are JSON (every stderr line stays a JSON
+            // object for log shippers), as a plain `error:` line for people otherwise.
+            match cli.log_format {
+                LogFormat::Json => tracing::error!("{e:#}"),
+                LogFormat::Text => eprintln!("error: {e:#}"),
+            }
             std::process::ExitCode::FAILURE
         }
     }
@@ -60,8 +64,11 @@ fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("QUICKSILVER_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only on a terminal: escape codes in files and journald make logs unsearchable.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
