@@ -20,5 +20,5 @@ pub mod contract;
 pub use hub::{Hub, HubOptions, PublishError, SubscribeError, Subscription};
 pub use local::LocalTransport;
 pub use subscriber::{CloseReason, SubscribeRequest, Subscriber};
-pub use transport::{History, LogSink, Position, Transport, TransportError};
+pub use transport::{History, LogSink, Position, Tail, Transport, TransportError};
 pub use update::{EARLIEST, Update, UpdateData, generate_id};

@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
-use crate::transport::{History, LogSink, Position, Transport, TransportError};
+use crate::transport::{History, LogSink, Position, Tail, Transport, TransportError};
 use crate::update::{EARLIEST, Update};
 
 /// The default number of updates kept by `transport local`.
@@ -94,10 +94,12 @@ impl Transport for LocalTransport {
         "local"
     }
 
-    async fn start(&self, sink: Arc<dyn LogSink>) -> Result<(), TransportError> {
+    async fn start(&self, sink: Arc<dyn LogSink>) -> Result<Tail, TransportError> {
         self.sink
             .set(sink)
-            .map_err(|_| TransportError::Backend("transport started twice".into()))
+            .map_err(|_| TransportError::Backend("transport started twice".into()))?;
+        // A new in-memory log is empty.
+        Ok(Tail::default())
     }
 
     async fn append(&self, update: Arc<Update>) -> Result<(), TransportError> {

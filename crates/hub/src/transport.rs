@@ -22,6 +22,16 @@ impl Position {
     pub const START: Position = Position(0);
 }
 
+/// Where the log ended when a node started tailing it: entries up to `position` are history,
+/// later ones are delivered to the sink.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tail {
+    /// The position of the last entry already in the log ([`Position::START`] when empty).
+    pub position: Position,
+    /// The id of that entry, if any (the subscriptions API reports it as `lastEventID`).
+    pub last_id: Option<String>,
+}
+
 /// Receives every entry of the log, exactly once and in log order.
 pub trait LogSink: Send + Sync {
     fn deliver(&self, update: Arc<Update>, position: Position);
@@ -78,8 +88,9 @@ pub trait Transport: Send + Sync + 'static {
     fn name(&self) -> &str;
 
     /// Starts tailing the log into `sink`. Called once, before anything else. Entries already in
-    /// the log before `start` are history, not delivered to the sink.
-    async fn start(&self, sink: Arc<dyn LogSink>) -> Result<(), TransportError>;
+    /// the log before `start` are history, not delivered to the sink; the returned [`Tail`] says
+    /// where they end.
+    async fn start(&self, sink: Arc<dyn LogSink>) -> Result<Tail, TransportError>;
 
     /// Appends an update. Returns once the log has accepted it (durably, for a persistent log);
     /// an error means it was not appended.
