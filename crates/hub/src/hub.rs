@@ -15,7 +15,8 @@ use futures::stream::BoxStream;
 use parking_lot::{Mutex, RwLock};
 
 use crate::index::{IndexKey, SubscriberIndex};
-use crate::presence::{subscription_docs, to_pretty_json};
+use crate::presence::{SubscriberInfo, subscription_docs, to_pretty_json};
+use crate::presence_store::{DEFAULT_PRESENCE_TIMEOUT, PresenceStore, SubscriberRecord};
 use crate::subscriber::{CloseReason, DEFAULT_QUEUE_CAPACITY, SubscribeRequest, Subscriber};
 use crate::topic::SelectorCompiler;
 use crate::transport::{LogSink, Position, Transport, TransportError};
@@ -30,6 +31,8 @@ pub struct HubOptions {
     pub queue_capacity: usize,
     /// Compiled-selector cache size (`topic_selector_cache`).
     pub selector_cache: usize,
+    /// How long a silent node's subscriptions stay listed (clustered transports only).
+    pub presence_timeout: std::time::Duration,
 }
 
 impl Default for HubOptions {
@@ -38,6 +41,7 @@ impl Default for HubOptions {
             subscriptions: false,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             selector_cache: 100_000,
+            presence_timeout: DEFAULT_PRESENCE_TIMEOUT,
         }
     }
 }
@@ -51,6 +55,9 @@ pub struct Hub {
     options: HubOptions,
     published: AtomicU64,
     weak: Weak<Hub>,
+    /// This process's identity in the cluster.
+    node: String,
+    presence: Option<Arc<dyn PresenceStore>>,
 }
 
 struct Last {
@@ -88,6 +95,11 @@ impl Hub {
         transport: Arc<dyn Transport>,
         options: HubOptions,
     ) -> Result<Arc<Hub>, TransportError> {
+        // Presence only matters when subscriptions are exposed.
+        let presence = options
+            .subscriptions
+            .then(|| transport.presence())
+            .flatten();
         let hub = Arc::new_cyclic(|weak| Hub {
             transport: transport.clone(),
             compiler: SelectorCompiler::new(options.selector_cache),
@@ -99,10 +111,31 @@ impl Hub {
             options,
             published: AtomicU64::new(0),
             weak: weak.clone(),
+            node: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+            presence,
         });
-        transport
+        let tail = transport
             .start(Arc::new(Sink(Arc::downgrade(&hub))))
             .await?;
+        {
+            let mut last = hub.last.lock();
+            last.position = tail.position;
+            last.id = tail.last_id.map(Arc::from);
+        }
+        if hub.presence.is_some() {
+            hub.presence_tick().await;
+            let weak = Arc::downgrade(&hub);
+            let period = hub.options.presence_timeout / 3;
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(period);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let Some(hub) = weak.upgrade() else { break };
+                    hub.presence_tick().await;
+                }
+            });
+        }
         Ok(hub)
     }
 
@@ -117,6 +150,42 @@ impl Hub {
 
     pub fn options(&self) -> &HubOptions {
         &self.options
+    }
+
+    /// This node's id in the cluster.
+    pub fn node_id(&self) -> &str {
+        &self.node
+    }
+
+    /// One round of cluster presence: say this node is alive, and take over the subscriptions
+    /// of nodes that went silent, dispatching their disconnection events (each dead node's
+    /// records are handed to exactly one node by the store).
+    async fn presence_tick(&self) {
+        let Some(store) = &self.presence else { return };
+        if let Err(e) = store
+            .heartbeat(&self.node, self.options.presence_timeout)
+            .await
+        {
+            tracing::warn!(error = %e, "presence heartbeat failed");
+        }
+        match store.reap().await {
+            Ok(records) => {
+                for r in records {
+                    tracing::info!(subscriber = %r.id, node = %r.node, "removing the subscription of a node that stopped answering");
+                    self.dispatch_presence(&r, false).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "presence reaping failed"),
+        }
+    }
+
+    fn record(&self, s: &Subscriber) -> SubscriberRecord {
+        SubscriberRecord {
+            id: s.id().to_string(),
+            topics: s.topics().to_vec(),
+            payload: s.payload().cloned(),
+            node: self.node.clone(),
+        }
     }
 
     /// Appends an update to the log (assigning an id when the publisher gave none) and returns
@@ -177,6 +246,11 @@ impl Hub {
             let snapshot = self.last.lock().position;
             (key, snapshot)
         };
+        if let Some(store) = &self.presence
+            && let Err(e) = store.add(&self.record(&sub)).await
+        {
+            tracing::warn!(error = %e, "cannot record the subscription in the cluster presence store");
+        }
         let mut guard = Subscription {
             hub: self.weak.clone(),
             subscriber: sub,
@@ -204,7 +278,7 @@ impl Hub {
         Ok(guard)
     }
 
-    async fn dispatch_presence(&self, sub: &Subscriber, active: bool) {
+    async fn dispatch_presence(&self, sub: &impl SubscriberInfo, active: bool) {
         if !self.options.subscriptions {
             return;
         }
@@ -234,6 +308,19 @@ impl Hub {
         (last, index.iter().cloned().collect())
     }
 
+    /// Every active subscriber of the cluster (of this node when the transport has no presence
+    /// store) and the last event id, for the subscriptions API.
+    pub async fn cluster_subscribers(
+        &self,
+    ) -> Result<(String, Vec<SubscriberRecord>), TransportError> {
+        let last = self.last_event_id();
+        let records = match &self.presence {
+            Some(store) => store.list().await?,
+            None => self.index.read().iter().map(|s| self.record(s)).collect(),
+        };
+        Ok((last, records))
+    }
+
     /// The number of connected subscribers.
     pub fn subscriber_count(&self) -> usize {
         self.index.read().len()
@@ -244,6 +331,11 @@ impl Hub {
     pub async fn shutdown(&self) {
         for s in self.index.read().iter() {
             s.close(CloseReason::Shutdown);
+        }
+        if let Some(store) = &self.presence
+            && let Err(e) = store.leave(&self.node).await
+        {
+            tracing::warn!(error = %e, "cannot remove this node from the cluster presence store");
         }
         if let Err(e) = self.transport.close().await {
             tracing::warn!(error = %e, "error while closing the transport");
@@ -313,12 +405,18 @@ impl Drop for Subscription {
         let Some(hub) = self.hub.upgrade() else {
             return;
         };
-        let removed = hub.remove(key);
-        if hub.options.subscriptions
-            && let Some(sub) = removed
+        let Some(sub) = hub.remove(key) else { return };
+        if (hub.options.subscriptions || hub.presence.is_some())
             && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
-            rt.spawn(async move { hub.dispatch_presence(&sub, false).await });
+            rt.spawn(async move {
+                if let Some(store) = &hub.presence
+                    && let Err(e) = store.remove(&hub.node, sub.id()).await
+                {
+                    tracing::warn!(error = %e, "cannot remove the subscription from the cluster presence store");
+                }
+                hub.dispatch_presence(&*sub, false).await;
+            });
         }
     }
 }

@@ -9,6 +9,8 @@ pub mod hub;
 pub mod index;
 pub mod local;
 pub mod presence;
+pub mod presence_store;
+pub mod shared_log;
 pub mod subscriber;
 pub mod topic;
 pub mod transport;
@@ -19,6 +21,7 @@ pub mod contract;
 
 pub use hub::{Hub, HubOptions, PublishError, SubscribeError, Subscription};
 pub use local::LocalTransport;
+pub use presence_store::{MemoryPresence, PresenceStore, SubscriberRecord};
 pub use subscriber::{CloseReason, SubscribeRequest, Subscriber};
 pub use transport::{History, LogSink, Position, Tail, Transport, TransportError};
 pub use update::{EARLIEST, Update, UpdateData, generate_id};

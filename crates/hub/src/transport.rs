@@ -10,6 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
+use crate::presence_store::PresenceStore;
 use crate::update::Update;
 
 /// A place in the log. Transports map their native cursor onto it (a sequence number, a stream
@@ -101,6 +102,12 @@ pub trait Transport: Send + Sync + 'static {
     /// and live delivery meet without gap or duplicate. When the id occurs several times, the
     /// first occurrence counts.
     async fn history(&self, after_id: &str, until: Position) -> Result<History, TransportError>;
+
+    /// The cluster-wide presence store, for transports shared by several nodes. `None` (one
+    /// node): the subscriptions API lists the local subscribers.
+    fn presence(&self) -> Option<Arc<dyn PresenceStore>> {
+        None
+    }
 
     /// Whether the node can serve traffic now (readiness).
     async fn ready(&self) -> Result<(), TransportError> {
