@@ -10,9 +10,9 @@ use std::time::Duration;
 pub const DEFAULT_LISTEN_HOST: &str = "127.0.0.1";
 /// See [`DEFAULT_LISTEN_HOST`].
 pub const DEFAULT_LISTEN_PORT: u16 = 3000;
-/// Transport used when none is configured. A single constant so that switching the default
-/// to the embedded persistent store later is a one-line change.
-pub const DEFAULT_TRANSPORT: &str = "local";
+/// Transport used when none is configured: the embedded persistent store (`transport bolt`,
+/// history in `./quicksilver.db`, see docs/bolt.md), as the reference hub defaults to Bolt.
+pub const DEFAULT_TRANSPORT: &str = "bolt";
 /// Transport names accepted by `transport NAME`; each transport validates its own options.
 pub const KNOWN_TRANSPORTS: &[&str] = &[
     "local", "bolt", "redis", "postgres", "kafka", "pulsar", "nats",
@@ -101,7 +101,7 @@ pub struct Config {
     /// accepted (as in v0.24.2).
     pub protocol_version_compatibility: Option<u8>,
     /// The transport (history/fan-out backend) and its options, from `transport NAME {...}`,
-    /// the deprecated `transport_url <dsn>` or `MERCURE_TRANSPORT_URL`. Default: `local`.
+    /// the deprecated `transport_url <dsn>` or `MERCURE_TRANSPORT_URL`. Default: `bolt`.
     pub transport: TransportConfig,
     /// `topic_selector_cache <size> [<shard count>]`: entries of the topic match cache; `0`
     /// disables it (written `0` or a negative number, e.g. the documented `-1`). The optional

@@ -88,7 +88,7 @@ fn defaults() {
     assert!(c.cors_origins.is_empty() && c.publish_origins.is_empty());
     assert_eq!(c.cookie_name, "mercureAuthorization");
     assert_eq!(c.protocol_version_compatibility, None);
-    assert_eq!(c.transport.kind, "local");
+    assert_eq!(c.transport.kind, "bolt");
     assert_eq!(c.transport.kind, DEFAULT_TRANSPORT);
     assert!(c.transport.options.is_empty());
     assert_eq!(c.transport.origin, "default");
@@ -293,7 +293,7 @@ fn env_keys_and_algorithms() {
         .unwrap();
     assert_eq!(c.publisher, hs256(KEY));
     assert_eq!(c.listen, ListenAddr::default());
-    assert_eq!(c.transport.kind, "local");
+    assert_eq!(c.transport.kind, "bolt");
     let e = Env::new(&[
         ("MERCURE_PUBLISHER_JWT_KEY", ""),
         ("MERCURE_SUBSCRIBER_JWT_KEY", KEY),

@@ -1,7 +1,13 @@
-//! CORS for browsers on other origins, as the reference 0.x hub answers it: credentials allowed,
-//! the request's origin echoed when it is on the allowlist (browsers refuse `*` with
-//! credentials), methods GET, HEAD and POST, headers `authorization`, `cache-control` and
-//! `last-event-id`.
+//! CORS for browsers on other origins, answered as the reference 0.x hub does through rs/cors
+//! v1.11.1: credentials allowed, the request's origin echoed when it is on the allowlist,
+//! methods GET, HEAD and POST, headers `authorization`, `cache-control` and `last-event-id`.
+//!
+//! With `cors_origins *` rs/cors answers a literal `Access-Control-Allow-Origin: *` (still with
+//! `Access-Control-Allow-Credentials: true`). We do the same: browsers then allow requests
+//! without credentials from any origin but refuse to expose credentialed ones (cookie-authorized
+//! private updates) to arbitrary sites, which echoing every origin would allow.
+//! Deliberate leniencies: request headers and methods are compared case-insensitively and in any
+//! order (rs/cors wants the lowercase, sorted list browsers send).
 
 use http::{HeaderMap, HeaderValue, Method, header};
 
@@ -62,14 +68,12 @@ impl Cors {
             && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
         if preflight {
             let mut out = HeaderMap::new();
-            out.append(header::VARY, HeaderValue::from_static("Origin"));
+            // One header line, as rs/cors writes it.
             out.append(
                 header::VARY,
-                HeaderValue::from_static("Access-Control-Request-Method"),
-            );
-            out.append(
-                header::VARY,
-                HeaderValue::from_static("Access-Control-Request-Headers"),
+                HeaderValue::from_static(
+                    "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+                ),
             );
             let Some(origin) = origin.filter(|o| o.to_str().is_ok_and(|o| self.allows(o))) else {
                 return CorsDecision::Preflight(out);
@@ -96,14 +100,18 @@ impl Cors {
             {
                 return CorsDecision::Preflight(out);
             }
-            out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-            if let Ok(m) = HeaderValue::from_str(&req_method) {
-                out.insert(header::ACCESS_CONTROL_ALLOW_METHODS, m);
+            out.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                self.allow_origin(origin),
+            );
+            // Like rs/cors: the requested method and headers are echoed as sent.
+            if let Some(m) = headers.get(header::ACCESS_CONTROL_REQUEST_METHOD) {
+                out.insert(header::ACCESS_CONTROL_ALLOW_METHODS, m.clone());
             }
-            if !req_headers.is_empty()
-                && let Ok(h) = HeaderValue::from_str(&req_headers.join(", "))
-            {
-                out.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, h);
+            if !req_headers.is_empty() {
+                for h in headers.get_all(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+                    out.append(header::ACCESS_CONTROL_ALLOW_HEADERS, h.clone());
+                }
             }
             out.insert(
                 header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
@@ -112,8 +120,23 @@ impl Cors {
             return CorsDecision::Preflight(out);
         }
         match origin {
-            Some(o) if o.to_str().is_ok_and(|s| self.allows(s)) => CorsDecision::Allowed(o),
+            // rs/cors only answers actual requests whose method it allows.
+            Some(o)
+                if o.to_str().is_ok_and(|s| self.allows(s))
+                    && ALLOWED_METHODS.contains(&method.as_str()) =>
+            {
+                CorsDecision::Allowed(self.allow_origin(o))
+            }
             _ => CorsDecision::Plain,
+        }
+    }
+
+    /// The `Access-Control-Allow-Origin` value for an allowed origin.
+    fn allow_origin(&self, origin: HeaderValue) -> HeaderValue {
+        if self.all {
+            HeaderValue::from_static("*")
+        } else {
+            origin
         }
     }
 

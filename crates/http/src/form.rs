@@ -2,7 +2,9 @@
 //!
 //! Lenient parsers silently turn a bad `%` escape or invalid UTF-8 into replacement characters,
 //! which would publish or match something other than what the client sent. The reference hub
-//! (Go's `url.ParseQuery`) refuses such input with a 400; so do we, with the reason.
+//! (Go's `url.ParseQuery`) refuses bad escapes with a 400; we do too, with the reason, and also
+//! refuse invalid UTF-8, which Go passes through as raw bytes: SSE is UTF-8 text, so such bytes
+//! could not reach a subscriber intact anyway.
 
 /// Parsed form fields, in order, names repeated as sent.
 #[derive(Debug, Default, Clone)]

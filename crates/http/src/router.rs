@@ -80,7 +80,14 @@ async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Resp {
             "text/plain; version=0.0.4; charset=utf-8",
             state.metrics.render(),
         ),
-        _ => error(StatusCode::NOT_FOUND, "Not Found"),
+        // Under the hub path the reference answers from its router (Go's `http.NotFound`);
+        // elsewhere from the Caddyfile's `respond "Not Found" 404` (no trailing newline).
+        _ if path.starts_with(HUB_PATH) => error(StatusCode::NOT_FOUND, "404 page not found"),
+        _ => with_type(
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "Not Found",
+        ),
     }
 }
 

@@ -57,7 +57,10 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30))
-        .max_buf_size(8192)
+        // The largest request head accepted, like Go's 1 MB `DefaultMaxHeaderBytes`:
+        // subscribing to hundreds of topics makes long query strings. Idle connections keep
+        // hyper's 8 KB initial read buffer; only a connection that sends a long head grows it.
+        .max_buf_size(1 << 20)
         .keep_alive(true);
     builder
         .http2()

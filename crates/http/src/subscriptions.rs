@@ -74,7 +74,20 @@ pub(crate) async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Res
         }
     }
 
-    let (last_event_id, subscribers) = state.hub.subscribers();
+    // The subscribers of every node when the transport is shared by a cluster.
+    let (last_event_id, subscribers) = match state.hub.cluster_subscribers().await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "subscriptions API: cannot read the cluster's subscribers");
+            let mut r = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("Service Unavailable: {e}"),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return r;
+        }
+    };
     if req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -96,7 +109,7 @@ pub(crate) async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Res
         [topic, subscriber] => {
             let found = subscribers
                 .iter()
-                .find(|s| s.id() == subscriber)
+                .find(|s| s.id == *subscriber)
                 .and_then(|s| {
                     subscription_docs(s, Some(topic), true, true)
                         .into_iter()

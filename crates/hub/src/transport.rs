@@ -93,8 +93,11 @@ pub trait Transport: Send + Sync + 'static {
     /// where they end.
     async fn start(&self, sink: Arc<dyn LogSink>) -> Result<Tail, TransportError>;
 
-    /// Appends an update. Returns once the log has accepted it (durably, for a persistent log);
-    /// an error means it was not appended.
+    /// Appends an update. Returns once the log has accepted it (durably, for a persistent log)
+    /// *and* this node has delivered it to its sink: a subscriber that connects after a publish
+    /// returned must find the update in history, never miss it between history and live. A
+    /// transport that tails a remote log waits for its own tail to read the entry back. An
+    /// error means it was not appended.
     async fn append(&self, update: Arc<Update>) -> Result<(), TransportError>;
 
     /// The updates after the event `after_id` (or all of them for `earliest`) up to and including

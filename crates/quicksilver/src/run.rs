@@ -63,6 +63,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         HubOptions {
             subscriptions: config.subscriptions,
             selector_cache: config.topic_selector_cache,
+            presence_timeout: presence_timeout(&config.transport)?,
             ..HubOptions::default()
         },
     )
@@ -154,11 +155,59 @@ fn open_transport(t: &TransportConfig) -> anyhow::Result<(Arc<dyn Transport>, St
                 format!("local (in memory, history of {size} updates)"),
             ))
         }
+        "bolt" => {
+            let options: Vec<(String, Vec<String>, String)> = t
+                .options
+                .iter()
+                .map(|o| {
+                    let at = if o.line > 0 {
+                        format!("{}:{}", o.source, o.line)
+                    } else {
+                        o.source.clone()
+                    };
+                    (o.name.clone(), o.args.clone(), at)
+                })
+                .collect();
+            let options = quicksilver_transport_bolt::from_options(&options)?;
+            let desc = options.describe();
+            let transport = quicksilver_transport_bolt::BoltTransport::open(options)
+                .context("opening the history file of transport bolt")?;
+            Ok((Arc::new(transport), desc))
+        }
+        "redis" => {
+            let options = redis_options(t)?;
+            let desc = options.describe();
+            let transport = quicksilver_transport_redis::RedisTransport::new(options)?;
+            Ok((Arc::new(transport), desc))
+        }
         other => bail!(
-            "{}: transport {other:?} is not available in this build yet (available: local)",
+            "{}: transport {other:?} is not available in this build yet (available: local, bolt, redis)",
             t.origin
         ),
     }
+}
+
+/// `transport redis` options, validated (errors name the option and where it was written).
+fn redis_options(t: &TransportConfig) -> anyhow::Result<quicksilver_transport_redis::RedisOptions> {
+    Ok(quicksilver_transport_redis::from_options(
+        t.options.iter().map(|o| {
+            (
+                o.name.as_str(),
+                o.args.as_slice(),
+                o.line,
+                o.source.as_str(),
+            )
+        }),
+    )?)
+}
+
+/// How long a silent node's subscriptions stay listed: the clustered transport's
+/// `presence_timeout`, else the default.
+fn presence_timeout(t: &TransportConfig) -> anyhow::Result<Duration> {
+    Ok(match t.kind.as_str() {
+        "redis" => redis_options(t)?.presence_timeout,
+        _ => quicksilver_hub::presence_store::DEFAULT_PRESENCE_TIMEOUT,
+    })
 }
 
 async fn bind(config: &Config) -> anyhow::Result<Vec<tokio::net::TcpListener>> {

@@ -22,6 +22,28 @@ pub struct Hub {
     pub port: u16,
     pub base: String,
     logs: Arc<Mutex<Vec<String>>>,
+    workdir: WorkDir,
+}
+
+/// A fresh working directory per hub process, removed with it: the default transport keeps its
+/// history in `./quicksilver.db`, which tests must never share.
+struct WorkDir(std::path::PathBuf);
+
+impl WorkDir {
+    fn new() -> WorkDir {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("quicksilver-blackbox-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("hub working directory");
+        WorkDir(dir)
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Builder for a hub process.
@@ -87,7 +109,9 @@ impl HubBuilder {
     /// Starts the process; Err(stderr) if it exits or does not answer within 20 s.
     pub fn try_start(self) -> Result<Hub, String> {
         let port = self.port.unwrap_or_else(free_port);
+        let workdir = WorkDir::new();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_quicksilver"));
+        cmd.current_dir(&workdir.0);
         cmd.args(&self.args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -135,6 +159,7 @@ impl HubBuilder {
             port,
             base: format!("http://127.0.0.1:{port}"),
             logs,
+            workdir,
         })
     }
 }
@@ -168,6 +193,11 @@ impl Hub {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         false
+    }
+
+    /// The process's working directory (where the default `quicksilver.db` goes).
+    pub fn workdir(&self) -> &std::path::Path {
+        &self.workdir.0
     }
 
     pub fn pid(&self) -> u32 {
@@ -294,6 +324,9 @@ pub struct Sse {
     stream: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
     pub buf: Vec<u8>,
     pub ended: bool,
+    /// Set when the stream ended with an error (a reset or a truncated chunked body) rather
+    /// than a clean end.
+    pub error: Option<String>,
 }
 
 impl Sse {
@@ -304,12 +337,18 @@ impl Sse {
             req = req.header(*k, *v);
         }
         let r = req.send().await.expect("subscribe request");
+        Sse::from_response(r)
+    }
+
+    /// Wraps a response obtained any other way (another client, HTTP/2...).
+    pub fn from_response(r: reqwest::Response) -> Sse {
         Sse {
             status: r.status().as_u16(),
             headers: r.headers().clone(),
             stream: r.bytes_stream().boxed(),
             buf: Vec::new(),
             ended: false,
+            error: None,
         }
     }
 
@@ -346,7 +385,11 @@ impl Sse {
             }
             match tokio::time::timeout_at(deadline, self.stream.next()).await {
                 Ok(Some(Ok(b))) => self.buf.extend_from_slice(&b),
-                Ok(Some(Err(_))) | Ok(None) => self.ended = true,
+                Ok(Some(Err(e))) => {
+                    self.error = Some(format!("{e:?}"));
+                    self.ended = true
+                }
+                Ok(None) => self.ended = true,
                 Err(_) => return false,
             }
         }
@@ -358,7 +401,11 @@ impl Sse {
         while !self.ended {
             match tokio::time::timeout_at(deadline, self.stream.next()).await {
                 Ok(Some(Ok(b))) => self.buf.extend_from_slice(&b),
-                Ok(Some(Err(_))) | Ok(None) => self.ended = true,
+                Ok(Some(Err(e))) => {
+                    self.error = Some(format!("{e:?}"));
+                    self.ended = true
+                }
+                Ok(None) => self.ended = true,
                 Err(_) => return,
             }
         }
@@ -370,7 +417,11 @@ impl Sse {
         while !self.ended {
             match tokio::time::timeout_at(deadline, self.stream.next()).await {
                 Ok(Some(Ok(b))) => self.buf.extend_from_slice(&b),
-                Ok(Some(Err(_))) | Ok(None) => self.ended = true,
+                Ok(Some(Err(e))) => {
+                    self.error = Some(format!("{e:?}"));
+                    self.ended = true
+                }
+                Ok(None) => self.ended = true,
                 Err(_) => return false,
             }
         }
@@ -391,5 +442,259 @@ impl Sse {
             })
             .filter(|b| !b.is_empty())
             .collect()
+    }
+}
+
+/// Runs the binary to completion (no server): `(exit code, stdout, stderr)`. The environment
+/// is only PATH plus `env`.
+pub fn run_cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_quicksilver"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run quicksilver");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Decodes unpadded base64url (JWT segments).
+pub fn base64url_decode(s: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => panic!("not base64url: {s:?}"),
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// The decoded claims (middle part) of a JWT.
+pub fn jwt_claims(jwt: &str) -> serde_json::Value {
+    let part = jwt.split('.').nth(1).expect("a JWT has three parts");
+    serde_json::from_slice(&base64url_decode(part)).expect("claims are JSON")
+}
+
+impl Hub {
+    /// Sends `sig` (e.g. "INT", "TERM") and waits for the exit status (at most `within`).
+    pub fn stop_with(&mut self, sig: &str, within: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        unsafe_kill(child.id(), sig);
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(s)) = child.try_wait() {
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends `sig` without waiting; pair with [`Hub::wait_exit`].
+    pub fn signal(&self, sig: &str) {
+        if let Some(c) = &self.child {
+            unsafe_kill(c.id(), sig);
+        }
+    }
+
+    /// Waits (without blocking the runtime) for the process to exit within `within`.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            let child = self.child.as_mut()?;
+            if let Ok(Some(s)) = child.try_wait() {
+                self.child = None;
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `GET path` with headers; returns the response.
+    pub async fn http_get(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = client().get(self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("GET request")
+    }
+
+    /// The value of a series in `/metrics` (the first sample whose line starts with `name`
+    /// followed by a space or `{`).
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let text = self.http_get("/metrics", &[]).await.text().await.ok()?;
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .find(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|r| r.starts_with(' ') || r.starts_with('{'))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+}
+
+/// A header as a string ("" when absent).
+pub fn header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers added for the publish / subscribe / authorization / history tests.
+
+/// A complete (non-streaming) response.
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    /// A response header as a string ("" when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body.
+pub fn form_body(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// `Bearer <token>`.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// Sends `method` to the hub URL (+ `?query` when not empty) with exactly the given headers and
+/// body, and reads the whole response. Not for successful subscriptions (their body never ends).
+pub async fn request(
+    hub: &Hub,
+    method: reqwest::Method,
+    query: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<reqwest::Body>,
+) -> Reply {
+    let url = if query.is_empty() {
+        hub.hub_url()
+    } else {
+        format!("{}?{}", hub.hub_url(), query)
+    };
+    let mut req = client().request(method, url).body(body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().await.expect("request to the hub");
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let body = r.text().await.unwrap_or_default();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// POSTs a raw body with exactly the given headers.
+pub async fn post_raw(
+    hub: &Hub,
+    headers: &[(&str, &str)],
+    body: impl Into<reqwest::Body>,
+) -> Reply {
+    request(hub, reqwest::Method::POST, "", headers, body).await
+}
+
+/// Publishes a form with the given extra headers (and the form Content-Type), no implicit token.
+pub async fn publish_with(hub: &Hub, headers: &[(&str, &str)], fields: &[(&str, &str)]) -> Reply {
+    let mut all = vec![("Content-Type", "application/x-www-form-urlencoded")];
+    all.extend_from_slice(headers);
+    post_raw(hub, &all, form_body(fields)).await
+}
+
+/// A token signed with [`SECRET`] carrying arbitrary claims (no `mercure` claim added unless
+/// given in `claims`).
+pub fn token_claims(claims: serde_json::Value) -> String {
+    let extra_claims = match claims {
+        serde_json::Value::Object(m) => m,
+        _ => panic!("claims must be a JSON object"),
+    };
+    let opts = quicksilver_auth::MintOptions {
+        key: SECRET.into(),
+        alg: "HS256".into(),
+        extra_claims,
+        ..Default::default()
+    };
+    quicksilver_auth::mint(&opts).expect("mint")
+}
+
+impl Sse {
+    /// The events completely received so far (a trailing partial event is left out), raw,
+    /// comments excluded.
+    pub fn complete_events(&self) -> Vec<String> {
+        let text = self.text();
+        let end = text.rfind("\n\n").map(|i| i + 2).unwrap_or(0);
+        text[..end]
+            .split("\n\n")
+            .map(|b| {
+                b.lines()
+                    .filter(|l| !l.starts_with(':'))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .filter(|b| !b.is_empty())
+            .collect()
+    }
+
+    /// The `id:` of every complete event received so far, in order.
+    pub fn ids(&self) -> Vec<String> {
+        self.complete_events()
+            .iter()
+            .filter_map(|e| {
+                e.lines()
+                    .find_map(|l| l.strip_prefix("id: "))
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+
+    /// A response header as a string ("" when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 }

@@ -2,6 +2,7 @@
 //! (this one) holds every module so the suite links once.
 
 mod authorization;
+mod bolt;
 mod common;
 mod config;
 mod cors;
