@@ -550,3 +550,55 @@ async fn a_malformed_query_string_is_400_with_a_reason() {
             .await
     );
 }
+
+/// `dispatch_timeout`: a client that stops reading is dropped once a write has made no progress
+/// for that long, even though it never closes its socket (its queue overflowing alone cannot end
+/// the response: the stream's end could not be written either).
+#[tokio::test]
+async fn stalled_connection_is_dropped_after_dispatch_timeout() {
+    let hub = Hub::with_directives("anonymous\ndispatch_timeout 1s");
+    let topic = "https://example.com/stalled";
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let mut stalled = socket
+        .connect(([127, 0, 0, 1], hub.port).into())
+        .await
+        .expect("connect");
+    stalled
+        .write_all(
+            format!(
+                "GET /.well-known/mercure?{} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n",
+                topics_query(&[topic]),
+                hub.port
+            )
+            .as_bytes(),
+        )
+        .await
+        .expect("send request");
+    assert!(hub.wait_log("new subscriber").await);
+    assert_eq!(hub.metric("mercure_subscribers_connected").await, Some(1.0));
+    // Fill the socket buffers: 200 updates of 64 KB are far more than the kernel buffers hold.
+    let data = "y".repeat(64 * 1024);
+    let tok = publisher();
+    for i in 0..200 {
+        let (status, _) = publish(
+            &hub,
+            &tok,
+            &[("topic", topic), ("id", &format!("s{i}")), ("data", &data)],
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if hub.metric("mercure_subscribers_connected").await == Some(0.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stalled connection is still open 10 s after its writes stopped progressing"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(stalled);
+}
