@@ -14,19 +14,44 @@ use crate::update::Update;
 
 type Key = u64;
 
+/// A subscriber as stored in a selector list: the key orders and deduplicates, the `Arc` avoids
+/// a second lookup on the hot path.
+#[derive(Debug, Clone)]
+struct Entry {
+    key: Key,
+    sub: Arc<Subscriber>,
+}
+
+/// The subscribers sharing one template selector.
+#[derive(Debug)]
+struct TemplateGroup {
+    selector: Selector,
+    entries: Vec<Entry>,
+}
+
 /// Local subscribers, indexed by selector.
 #[derive(Debug, Default)]
 pub struct SubscriberIndex {
     next_key: Key,
     subscribers: HashMap<Key, Arc<Subscriber>>,
-    exact: HashMap<Arc<str>, Vec<Key>>,
-    any: Vec<Key>,
-    templates: HashMap<Arc<str>, (Selector, Vec<Key>)>,
+    exact: HashMap<Arc<str>, Vec<Entry>>,
+    any: Vec<Entry>,
+    /// Template groups bucketed by their literal prefix cut after its last `/` (a topic can only
+    /// match a template that it starts with the literal prefix of). An update looks up the
+    /// buckets of its topics' prefixes ending at each `/`, so it evaluates only the templates
+    /// that could match instead of every template of every subscriber.
+    templates: HashMap<Arc<str>, HashMap<Arc<str>, TemplateGroup>>,
 }
 
 /// A handle to remove a subscriber from the index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IndexKey(Key);
+
+/// The bucket of a template: its text before the first `{`, cut after the last `/`.
+fn bucket_of(template: &str) -> &str {
+    let literal = &template[..template.find('{').unwrap_or(template.len())];
+    &literal[..literal.rfind('/').map_or(0, |i| i + 1)]
+}
 
 impl SubscriberIndex {
     pub fn new() -> SubscriberIndex {
@@ -44,16 +69,25 @@ impl SubscriberIndex {
     pub fn insert(&mut self, s: Arc<Subscriber>) -> IndexKey {
         let key = self.next_key;
         self.next_key += 1;
+        let entry = Entry {
+            key,
+            sub: s.clone(),
+        };
         for sel in s.selectors() {
             match sel {
-                Selector::Any => self.any.push(key),
-                Selector::Exact(t) => self.exact.entry(t.clone()).or_default().push(key),
+                Selector::Any => self.any.push(entry.clone()),
+                Selector::Exact(t) => self.exact.entry(t.clone()).or_default().push(entry.clone()),
                 Selector::Template(t) => {
                     self.templates
+                        .entry(Arc::from(bucket_of(t.as_str())))
+                        .or_default()
                         .entry(Arc::from(t.as_str()))
-                        .or_insert_with(|| (sel.clone(), Vec::new()))
-                        .1
-                        .push(key);
+                        .or_insert_with(|| TemplateGroup {
+                            selector: sel.clone(),
+                            entries: Vec::new(),
+                        })
+                        .entries
+                        .push(entry.clone());
                 }
             }
         }
@@ -65,20 +99,26 @@ impl SubscriberIndex {
         let s = self.subscribers.remove(&key.0)?;
         for sel in s.selectors() {
             match sel {
-                Selector::Any => self.any.retain(|k| *k != key.0),
+                Selector::Any => self.any.retain(|e| e.key != key.0),
                 Selector::Exact(t) => {
                     if let Some(v) = self.exact.get_mut(t) {
-                        v.retain(|k| *k != key.0);
+                        v.retain(|e| e.key != key.0);
                         if v.is_empty() {
                             self.exact.remove(t);
                         }
                     }
                 }
                 Selector::Template(t) => {
-                    if let Some((_, v)) = self.templates.get_mut(t.as_str()) {
-                        v.retain(|k| *k != key.0);
-                        if v.is_empty() {
-                            self.templates.remove(t.as_str());
+                    let bucket = bucket_of(t.as_str());
+                    if let Some(groups) = self.templates.get_mut(bucket) {
+                        if let Some(g) = groups.get_mut(t.as_str()) {
+                            g.entries.retain(|e| e.key != key.0);
+                            if g.entries.is_empty() {
+                                groups.remove(t.as_str());
+                            }
+                        }
+                        if groups.is_empty() {
+                            self.templates.remove(bucket);
                         }
                     }
                 }
@@ -91,27 +131,46 @@ impl SubscriberIndex {
     /// authorization both checked), each subscriber at most once.
     pub fn for_each_match(&self, update: &Update, mut f: impl FnMut(&Arc<Subscriber>)) {
         let topics = update.topics();
-        let mut keys: Vec<Key> = Vec::new();
-        keys.extend_from_slice(&self.any);
+        let mut found: Vec<&Entry> = Vec::new();
+        found.extend(self.any.iter());
         for t in topics {
             if let Some(v) = self.exact.get(t.as_str()) {
-                keys.extend_from_slice(v);
+                found.extend(v.iter());
             }
         }
-        for (sel, v) in self.templates.values() {
-            if sel.matches_any(topics) {
-                keys.extend_from_slice(v);
+        if !self.templates.is_empty() {
+            // Distinct buckets can be reached from several topics; a template group is
+            // evaluated once per bucket visit, which is cheap next to deduplicating groups.
+            let mut visit = |bucket: &str| {
+                if let Some(groups) = self.templates.get(bucket) {
+                    for g in groups.values() {
+                        if g.selector.matches_any(topics) {
+                            found.extend(g.entries.iter());
+                        }
+                    }
+                }
+            };
+            let mut seen: Vec<&str> = Vec::new();
+            for t in topics {
+                for (i, _) in t
+                    .match_indices('/')
+                    .chain(std::iter::once((usize::MAX, "")))
+                {
+                    let bucket = if i == usize::MAX { "" } else { &t[..=i] };
+                    if !seen.contains(&bucket) {
+                        seen.push(bucket);
+                        visit(bucket);
+                    }
+                }
             }
         }
         // A subscriber with several matching selectors, or a topic listed twice, receives the
         // update once.
-        keys.sort_unstable();
-        keys.dedup();
-        for k in keys {
-            if let Some(s) = self.subscribers.get(&k)
-                && s.can_receive(update)
-            {
-                f(s);
+        found.sort_unstable_by_key(|e| e.key);
+        found.dedup_by_key(|e| e.key);
+        for e in found {
+            if e.sub.can_receive(update) {
+                f(&e.sub);
             }
         }
     }
@@ -183,5 +242,39 @@ mod tests {
         assert_eq!(ix.len(), 3);
         assert!(!matched(&ix, &upd(&["https://e/1"], false)).contains(&a.id().to_string()));
         assert!(!ix.exact.contains_key("https://e/1"));
+    }
+
+    #[test]
+    fn template_buckets() {
+        assert_eq!(bucket_of("https://e/users/{id}"), "https://e/users/");
+        assert_eq!(bucket_of("https://e/users/u{id}"), "https://e/users/");
+        assert_eq!(bucket_of("{+any}"), "");
+        assert_eq!(
+            bucket_of("/.well-known/mercure/subscriptions{/topic}{/subscriber}"),
+            "/.well-known/mercure/"
+        );
+        let c = SelectorCompiler::new(100);
+        let mut ix = SubscriberIndex::new();
+        let deep = sub(&c, &["https://e/users/{id}/books/{b}"], None);
+        let root = sub(&c, &["{+url}"], None);
+        let other = sub(&c, &["https://f/{x}"], None);
+        let prefix_mid = sub(&c, &["https://e/users/u{id}"], None);
+        for s in [&deep, &root, &other, &prefix_mid] {
+            ix.insert(s.clone());
+        }
+        let mut want = vec![deep.id().to_string(), root.id().to_string()];
+        want.sort();
+        assert_eq!(
+            matched(&ix, &upd(&["https://e/users/7/books/9"], false)),
+            want
+        );
+        let mut want = vec![root.id().to_string(), prefix_mid.id().to_string()];
+        want.sort();
+        assert_eq!(matched(&ix, &upd(&["https://e/users/u7"], false)), want);
+        // A topic without any slash still reaches the templates of the empty bucket.
+        assert_eq!(
+            matched(&ix, &upd(&["plain"], false)),
+            vec![root.id().to_string()]
+        );
     }
 }
