@@ -53,11 +53,28 @@ pub struct HubBuilder {
     port: Option<u16>,
 }
 
+/// A port for a hub, chosen below the kernel's ephemeral range (32768-60999 here): a port the
+/// kernel handed out is also used as the local end of the suite's many client connections, and
+/// a hub binding every interface (`SERVER_NAME=:PORT`) would collide with those. The port must
+/// be free on every interface when chosen.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(2_654_435_761)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+    for _ in 0..2000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (seed.wrapping_add(n.wrapping_mul(7919)) % 12_000) as u16;
+        if TcpListener::bind(("0.0.0.0", port)).is_ok()
+            && TcpListener::bind(("127.0.0.1", port)).is_ok()
+        {
+            return port;
+        }
+    }
+    panic!("no free port in 20000-31999")
 }
 
 impl HubBuilder {
