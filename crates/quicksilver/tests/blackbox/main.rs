@@ -3,6 +3,8 @@
 
 mod authorization;
 mod bolt;
+mod cluster;
+mod cluster_harness;
 mod common;
 mod config;
 mod cors;
