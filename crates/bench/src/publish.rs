@@ -47,6 +47,9 @@ pub struct PublishOutcome {
     pub total: u64,
     pub ok: u64,
     pub failed: Vec<u64>,
+    /// Numbers taken but never sent because the duration ended first: not failures, but no
+    /// subscriber may expect them.
+    pub unused: Vec<u64>,
     pub errors: Vec<String>,
     /// Request round-trips of successful publishes, ns.
     pub round_trip: Histogram<u64>,
@@ -58,6 +61,7 @@ pub struct PublishOutcome {
 struct PublisherResult {
     ok: u64,
     failed: Vec<u64>,
+    unused: Vec<u64>,
     errors: Vec<String>,
     round_trip: Histogram<u64>,
     lagged: u64,
@@ -81,6 +85,7 @@ pub async fn run(plan: PublishPlan) -> PublishOutcome {
         total: 0,
         ok: 0,
         failed: Vec::new(),
+        unused: Vec::new(),
         errors: Vec::new(),
         round_trip: stats::new_histogram(),
         elapsed: Duration::ZERO,
@@ -91,6 +96,7 @@ pub async fn run(plan: PublishPlan) -> PublishOutcome {
             Ok(r) => {
                 out.ok += r.ok;
                 out.failed.extend(r.failed);
+                out.unused.extend(r.unused);
                 out.lagged += r.lagged;
                 let _ = out.round_trip.add(&r.round_trip);
                 for e in r.errors {
@@ -101,11 +107,11 @@ pub async fn run(plan: PublishPlan) -> PublishOutcome {
         }
     }
     out.elapsed = start.elapsed();
-    // Every number a publisher took below the message limit was either published or recorded as
-    // failed (publishers check the deadline before taking one), so the used numbers are exactly
-    // 0..total.
-    out.total = out.ok + out.failed.len() as u64;
+    // Every number a publisher took below the message limit was published, failed or recorded
+    // as unused (publishers check the deadline before taking one), so they are exactly 0..total.
+    out.total = out.ok + out.failed.len() as u64 + out.unused.len() as u64;
     out.failed.sort_unstable();
+    out.unused.sort_unstable();
     out
 }
 
@@ -118,6 +124,7 @@ async fn publisher(
     let mut r = PublisherResult {
         ok: 0,
         failed: Vec::new(),
+        unused: Vec::new(),
         errors: Vec::new(),
         round_trip: stats::new_histogram(),
         lagged: 0,
@@ -147,7 +154,7 @@ async fn publisher(
         if let Some(rate) = plan.rate {
             let due = start + Duration::from_secs_f64(seq as f64 / rate);
             if deadline.is_some_and(|d| due >= d) {
-                r.failed.push(seq);
+                r.unused.push(seq);
                 break;
             }
             tokio::time::sleep_until(due).await;

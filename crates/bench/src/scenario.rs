@@ -290,7 +290,12 @@ async fn run_inner(spec: &Spec, opts: &RunOptions) -> anyhow::Result<Report> {
     };
     let fin = Finish {
         total: outcome.as_ref().map_or(0, |o| o.total),
-        failed: outcome.as_ref().map_or_else(Vec::new, |o| o.failed.clone()),
+        failed: outcome.as_ref().map_or_else(Vec::new, |o| {
+            let mut f = o.failed.clone();
+            f.extend(&o.unused);
+            f.sort_unstable();
+            f
+        }),
         drain_timeout_ms: spec.drain_timeout.as_millis() as u64,
     };
     let results =
