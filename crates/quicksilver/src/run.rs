@@ -180,8 +180,14 @@ fn open_transport(t: &TransportConfig) -> anyhow::Result<(Arc<dyn Transport>, St
             let transport = quicksilver_transport_redis::RedisTransport::new(options)?;
             Ok((Arc::new(transport), desc))
         }
+        "postgres" => {
+            let options = postgres_options(t)?;
+            let desc = options.describe();
+            let transport = quicksilver_transport_postgres::PostgresTransport::new(options)?;
+            Ok((Arc::new(transport), desc))
+        }
         other => bail!(
-            "{}: transport {other:?} is not available in this build yet (available: local, bolt, redis)",
+            "{}: transport {other:?} is not available in this build yet (available: local, bolt, redis, postgres)",
             t.origin
         ),
     }
@@ -201,11 +207,28 @@ fn redis_options(t: &TransportConfig) -> anyhow::Result<quicksilver_transport_re
     )?)
 }
 
+/// `transport postgres` options, validated (errors name the option and where it was written).
+fn postgres_options(
+    t: &TransportConfig,
+) -> anyhow::Result<quicksilver_transport_postgres::PostgresOptions> {
+    Ok(quicksilver_transport_postgres::from_options(
+        t.options.iter().map(|o| {
+            (
+                o.name.as_str(),
+                o.args.as_slice(),
+                o.line,
+                o.source.as_str(),
+            )
+        }),
+    )?)
+}
+
 /// How long a silent node's subscriptions stay listed: the clustered transport's
 /// `presence_timeout`, else the default.
 fn presence_timeout(t: &TransportConfig) -> anyhow::Result<Duration> {
     Ok(match t.kind.as_str() {
         "redis" => redis_options(t)?.presence_timeout,
+        "postgres" => postgres_options(t)?.presence_timeout,
         _ => quicksilver_hub::presence_store::DEFAULT_PRESENCE_TIMEOUT,
     })
 }

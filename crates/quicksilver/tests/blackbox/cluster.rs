@@ -1088,6 +1088,11 @@ macro_rules! cluster_tests {
                 async fn redis_cluster() {
                     super::$check(Backend::redis_cluster()).await
                 }
+
+                #[tokio::test]
+                async fn postgres() {
+                    super::$check(Backend::postgres()).await
+                }
             }
         )*
     };

@@ -652,3 +652,205 @@ impl OwnBroker for OwnRedis {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL: each stream is a table (`-` becomes `_`), dropped with psql at the end.
+
+const HOW_PG: &str = "start the test database with ./scripts/brokers (PostgreSQL on 127.0.0.1:5432 with a `test` database), or set QS_POSTGRES_URL";
+
+/// The table of a stream name (table names are letters, digits and underscores).
+pub fn pg_table(stream: &str) -> String {
+    stream.replace(['-', '.'], "_")
+}
+
+impl Backend {
+    /// `transport postgres` on `QS_POSTGRES_URL` (default the machine's PostgreSQL,
+    /// `postgres://postgres@127.0.0.1:5432/test`).
+    pub fn postgres() -> Backend {
+        Backend::postgres_url(
+            "postgres",
+            env_or(
+                "QS_POSTGRES_URL",
+                "postgres://postgres@127.0.0.1:5432/test?sslmode=disable",
+            ),
+            HOW_PG,
+            Some(Arc::new(|| Box::new(OwnPostgres::start()))),
+        )
+    }
+
+    fn postgres_url(
+        name: &'static str,
+        url: String,
+        how: &str,
+        own: Option<OwnBrokerFactory>,
+    ) -> Backend {
+        let hostport = url
+            .split_once("://")
+            .map(|(_, rest)| rest)
+            .unwrap_or_default()
+            .rsplit('@')
+            .next()
+            .unwrap_or_default()
+            .split(['/', '?'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let block_url = url.clone();
+        Backend {
+            name,
+            needs: vec![hostport],
+            how_to_start: how.to_string(),
+            transport: Arc::new(move |stream| {
+                format!(
+                    "transport postgres {{\n\turl {block_url}\n\ttable {}\n\tpresence_timeout {}ms\n}}",
+                    pg_table(stream),
+                    PRESENCE_TIMEOUT.as_millis()
+                )
+            }),
+            cleanup: Arc::new(move |stream| {
+                let t = pg_table(stream);
+                let out = Command::new("psql")
+                    .arg(&url)
+                    .args(["-q", "-c"])
+                    .arg(format!(
+                        "DROP TABLE IF EXISTS \"{t}\", \"{t}_nodes\", \"{t}_subscribers\"; DROP FUNCTION IF EXISTS \"{t}_lock\"(), \"{t}_notify\"();"
+                    ))
+                    .output()
+                    .map_err(|e| format!("psql: {e}"))?;
+                if out.status.success() {
+                    Ok(())
+                } else {
+                    Err(String::from_utf8_lossy(&out.stderr).into_owned())
+                }
+            }),
+            own,
+        }
+    }
+}
+
+/// A private PostgreSQL 15 (`initdb` as user `postgres` in a temporary directory, a private
+/// port), "killed" with `pg_ctl stop -m immediate` (every connection cut, no checkpoint;
+/// committed data survives in the WAL) and started again on the same port and data.
+pub struct OwnPostgres {
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+fn pg_bin(name: &str) -> std::path::PathBuf {
+    Path::new(&env_or("QS_PGBIN", "/usr/lib/postgresql/15/bin")).join(name)
+}
+
+fn as_postgres(bin: &str) -> Command {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let mut c = if is_root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(pg_bin(bin));
+        c
+    } else {
+        Command::new(pg_bin(bin))
+    };
+    c.stdin(Stdio::null());
+    c
+}
+
+impl OwnPostgres {
+    pub fn start() -> OwnPostgres {
+        let port = private_port();
+        let dir = tempfile::Builder::new()
+            .prefix("qs-bb-pg-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("temporary directory: {e}"));
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(dir.path())
+            .status();
+        let out = as_postgres("initdb")
+            .arg("-D")
+            .arg(dir.path().join("data"))
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ])
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("cannot run initdb ({e}): install postgresql-15 or set QS_PGBIN")
+            });
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pg = OwnPostgres { port, dir };
+        pg.resume();
+        pg
+    }
+
+    fn resume(&self) {
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c full_page_writes=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let out = as_postgres("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .arg("-l")
+            .arg(self.dir.path().join("pg.log"))
+            .args(["-w", "-t", "30", "-o", &opts, "start"])
+            .output()
+            .unwrap_or_else(|e| panic!("pg_ctl start: {e}"));
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}",
+            std::fs::read_to_string(self.dir.path().join("pg.log")).unwrap_or_default()
+        );
+    }
+
+    fn stop(&self) {
+        let _ = as_postgres("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl OwnBroker for OwnPostgres {
+    fn backend(&self) -> Backend {
+        Backend::postgres_url(
+            "own-postgres",
+            format!(
+                "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+                self.port
+            ),
+            "a private PostgreSQL the test starts itself (is postgresql-15 installed?)",
+            None,
+        )
+    }
+
+    fn kill(&mut self) {
+        self.stop();
+    }
+
+    fn restart(&mut self) {
+        self.stop();
+        self.resume();
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
