@@ -25,6 +25,10 @@ use crate::target::{Kind, Routing, Target, template_of};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GroupConfig {
     pub target: Target,
+    /// Where subscribers connect, round-robin by index (several nodes of a cluster); empty means
+    /// `target`. Publishers always use `target`.
+    #[serde(default)]
+    pub subscriber_addrs: Vec<std::net::SocketAddr>,
     pub routing: Routing,
     /// Subscribers in the whole scenario (for routing).
     pub total_subscribers: usize,
@@ -224,6 +228,14 @@ fn expected_for(cfg: &GroupConfig, index: usize, total: u64, failed: &[u64]) -> 
     n
 }
 
+/// The node subscriber `index` connects to.
+fn subscriber_addr(cfg: &GroupConfig, index: usize) -> std::net::SocketAddr {
+    match cfg.subscriber_addrs.len() {
+        0 => cfg.target.addr,
+        n => cfg.subscriber_addrs[index % n],
+    }
+}
+
 fn subscribe_request(cfg: &GroupConfig, index: usize) -> Result<Vec<u8>, String> {
     let path = cfg.target.subscribe_path(cfg.routing, index);
     let mut headers = vec!["Accept: text/event-stream".to_string()];
@@ -246,7 +258,7 @@ fn subscribe_request(cfg: &GroupConfig, index: usize) -> Result<Vec<u8>, String>
     Ok(http1::request(
         "GET",
         &path,
-        &cfg.target.host(),
+        &subscriber_addr(cfg, index).to_string(),
         &headers,
         b"",
     ))
@@ -286,7 +298,7 @@ async fn subscriber(
     let mut buf = Vec::with_capacity(1024);
     let source = cfg.target.source_for(index);
     let opened = tokio::time::timeout(Duration::from_millis(cfg.connect_timeout_ms), async {
-        let mut stream = http1::connect(cfg.target.addr, source).await?;
+        let mut stream = http1::connect(subscriber_addr(&cfg, index), source).await?;
         stream.write_all(&req).await?;
         let head = http1::read_head(&mut stream, &mut buf).await?;
         Ok::<_, http1::HttpError>((stream, head))

@@ -26,6 +26,10 @@ struct Cli {
     /// Server base URL (loopback only).
     #[arg(long, global = true, default_value = "http://127.0.0.1:3000")]
     url: String,
+    /// Spread the subscribers over these servers (repeatable; e.g. the nodes of a cluster),
+    /// round-robin; publishers use `--url`. Default: `--url`.
+    #[arg(long, global = true)]
+    subscriber_url: Vec<String>,
     /// Key to mint the publisher token with (Mercure, HS256).
     #[arg(
         long,
@@ -228,8 +232,14 @@ fn options(cli: &Cli) -> anyhow::Result<RunOptions> {
         }
         _ => cli.max_per_process.max(1),
     };
+    let subscriber_addrs = cli
+        .subscriber_url
+        .iter()
+        .map(|u| Target::parse(cli.kind, u).map(|t| t.addr))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(RunOptions {
         target,
+        subscriber_addrs,
         publisher_token: cli.publisher_token.clone(),
         publisher_key: cli.publisher_jwt_key.clone(),
         subscriber_key: cli

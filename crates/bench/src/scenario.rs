@@ -150,6 +150,8 @@ impl Spec {
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub target: Target,
+    /// Nodes the subscribers are spread over (empty: `target`), for cluster scenarios.
+    pub subscriber_addrs: Vec<std::net::SocketAddr>,
     /// Publisher token (Mercure); minted from `publisher_key` when absent.
     pub publisher_token: Option<String>,
     pub publisher_key: String,
@@ -220,6 +222,7 @@ async fn run_inner(spec: &Spec, opts: &RunOptions) -> anyhow::Result<Report> {
         let count = per_shard.min(spec.subscribers - first);
         let cfg = GroupConfig {
             target: opts.target.clone(),
+            subscriber_addrs: opts.subscriber_addrs.clone(),
             routing: spec.routing,
             total_subscribers: spec.subscribers,
             first,
