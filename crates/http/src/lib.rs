@@ -9,6 +9,7 @@ mod authorize;
 mod body;
 mod cors;
 mod form;
+mod h1;
 mod metrics;
 mod pages;
 mod publish;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use http::request::Parts;
 use http::{HeaderValue, Method, Request, StatusCode, header};
 use hyper::body::Incoming;
 
@@ -9,11 +10,23 @@ use crate::cors::{Cors, CorsDecision};
 use crate::response::{Resp, error, status_text, with_type};
 use crate::{AppState, HUB_PATH, pages, publish, subscribe, subscriptions};
 
+/// Handles a request that hyper parsed (any method, any protocol).
 pub(crate) async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Resp {
+    let (parts, body) = req.into_parts();
+    handle_parts(&state, parts, Some(body)).await
+}
+
+/// Handles a request head, with its body when it has one: the HTTP/1.1 fast path
+/// (`crate::h1`) serves GET and HEAD itself and passes `None`.
+pub(crate) async fn handle_parts(
+    state: &Arc<AppState>,
+    req: Parts,
+    body: Option<Incoming>,
+) -> Resp {
     let cors = state
         .cors
         .as_ref()
-        .map(|c| c.decide(req.method(), req.headers()));
+        .map(|c| c.decide(&req.method, &req.headers));
     let mut resp = match cors {
         Some(CorsDecision::Preflight(headers)) => {
             let mut r = crate::response::with_type(StatusCode::NO_CONTENT, "text/plain", "");
@@ -22,16 +35,16 @@ pub(crate) async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Resp
             r
         }
         Some(CorsDecision::Allowed(origin)) => {
-            let mut r = route(&state, req).await;
+            let mut r = route(state, req, body).await;
             Cors::apply(Some(origin), r.headers_mut());
             r
         }
         Some(CorsDecision::Plain) => {
-            let mut r = route(&state, req).await;
+            let mut r = route(state, req, body).await;
             Cors::apply(None, r.headers_mut());
             r
         }
-        None => route(&state, req).await,
+        None => route(state, req, body).await,
     };
     let h = resp.headers_mut();
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -50,13 +63,20 @@ pub(crate) async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Resp
     resp
 }
 
-async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Resp {
-    let path = req.uri().path().to_string();
-    let method = req.method().clone();
+async fn route(state: &Arc<AppState>, req: Parts, body: Option<Incoming>) -> Resp {
+    let path = req.uri.path().to_string();
+    let method = req.method.clone();
     if path == HUB_PATH {
         return match method {
-            Method::GET | Method::HEAD => subscribe::handle(state, req).await,
-            Method::POST => publish::handle(state, req).await,
+            Method::GET | Method::HEAD => subscribe::handle(state, &req).await,
+            Method::POST => match body {
+                Some(body) => publish::handle(state, Request::from_parts(req, body)).await,
+                None => {
+                    // The fast path hands every request with a body to hyper.
+                    tracing::error!("publish request without a body reached the router");
+                    status_text(StatusCode::INTERNAL_SERVER_ERROR)
+                }
+            },
             _ => method_not_allowed("GET, HEAD, POST"),
         };
     }
@@ -65,7 +85,7 @@ async fn route(state: &Arc<AppState>, req: Request<Incoming>) -> Resp {
         && state.opts.subscriptions
     {
         return match method {
-            Method::GET | Method::HEAD => subscriptions::handle(state, req).await,
+            Method::GET | Method::HEAD => subscriptions::handle(state, &req).await,
             _ => method_not_allowed("GET, HEAD"),
         };
     }

@@ -1,8 +1,9 @@
-//! The accept loop: our own hyper connection handling (HTTP/1.1 and h2c on one port), small
-//! read buffers, a per-write deadline, and a bounded graceful shutdown.
+//! The accept loop: GET and HEAD over HTTP/1.1 served by our own fast path (`crate::h1`), every
+//! other request by hyper (HTTP/1.1 and h2c on one port), a per-write deadline, and a bounded
+//! graceful shutdown.
 //!
-//! Driving hyper directly instead of a framework's `serve` is what lets us cap the per-connection
-//! buffer (most of an idle SSE connection's memory) and enforce `dispatch_timeout` on writes.
+//! Owning the loop instead of a framework's `serve` is what lets us keep hyper's 24 KB of h1
+//! buffers off idle SSE connections and enforce `dispatch_timeout` on writes.
 
 use std::future::Future;
 use std::io;
@@ -23,7 +24,7 @@ use tokio::time::Sleep;
 use crate::authorize::OriginPolicy;
 use crate::cors::Cors;
 use crate::metrics::Metrics;
-use crate::{AppState, HttpOptions, router};
+use crate::{AppState, HttpOptions, h1, router};
 
 /// Why serving stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -56,11 +57,11 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
+        .header_read_timeout(h1::HEAD_TIMEOUT)
         // The largest request head accepted, like Go's 1 MB `DefaultMaxHeaderBytes`:
-        // subscribing to hundreds of topics makes long query strings. Idle connections keep
-        // hyper's 8 KB initial read buffer; only a connection that sends a long head grows it.
-        .max_buf_size(1 << 20)
+        // subscribing to hundreds of topics makes long query strings. The fast path applies
+        // the same limit, and hands longer heads to hyper, which answers 431.
+        .max_buf_size(h1::MAX_HEAD)
         .keep_alive(true);
     builder
         .http2()
@@ -68,6 +69,10 @@ pub async fn serve(
         .max_concurrent_streams(1000);
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
+    // GET and HEAD over HTTP/1.1 are served without hyper's buffers (`crate::h1`);
+    // `QUICKSILVER_H1_FAST_PATH=0` hands every connection to hyper, for A/B measurements.
+    let fast_path = std::env::var("QUICKSILVER_H1_FAST_PATH").map_or(true, |v| v != "0");
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
 
     let (conn_tx, mut conn_rx) = tokio::sync::mpsc::channel::<TcpStream>(64);
     let mut acceptors = Vec::new();
@@ -99,7 +104,18 @@ pub async fn serve(
             conn = conn_rx.recv() => {
                 let Some(stream) = conn else { break };
                 let _ = stream.set_nodelay(true);
-                let io = TokioIo::new(DeadlineIo::new(stream, state.opts.dispatch_timeout));
+                let io = DeadlineIo::new(stream, state.opts.dispatch_timeout);
+                if fast_path {
+                    let ctx = h1::ConnCtx {
+                        state: state.clone(),
+                        builder: builder.clone(),
+                        watcher: graceful.watcher(),
+                        shutdown: shutdown_rx.clone(),
+                    };
+                    tokio::spawn(h1::serve(io, ctx));
+                    continue;
+                }
+                let io = TokioIo::new(io);
                 let state = state.clone();
                 let service = service_fn(move |req| {
                     let state = state.clone();
@@ -121,6 +137,9 @@ pub async fn serve(
     for a in acceptors {
         a.abort();
     }
+    // Fast-path connections close when idle and after their response; each holds a graceful
+    // watcher, so `graceful.shutdown()` waits for them too.
+    let _ = shutdown_tx.send(true);
     hub.close_streams();
     let timeout = state.opts.shutdown_timeout;
     tokio::select! {
@@ -132,7 +151,7 @@ pub async fn serve(
 
 /// A TCP stream whose writes fail when they make no progress for `timeout`: a client that stops
 /// reading cannot hold a connection (and its queue) forever.
-struct DeadlineIo {
+pub(crate) struct DeadlineIo {
     inner: TcpStream,
     timeout: Option<Duration>,
     stalled: Option<Pin<Box<Sleep>>>,
@@ -145,6 +164,11 @@ impl DeadlineIo {
             timeout,
             stalled: None,
         }
+    }
+
+    /// Waits until the socket has something to read, without a buffer.
+    pub(crate) async fn readable(&self) -> io::Result<()> {
+        self.inner.readable().await
     }
 
     /// Called when a write is pending: arms the deadline once, fails when it passes.

@@ -1,8 +1,9 @@
 //! `GET /.well-known/mercure`: subscribing (draft-07), and the SSE stream itself.
 //!
-//! The stream is a hyper body polled only when the connection can take more bytes, so a slow
-//! client applies back-pressure to its own history replay instead of being buffered. Heartbeats
-//! and the connection deadline share one timer per stream, re-armed only when it fires.
+//! The stream is a body polled only when the connection can take more bytes (by `crate::h1`
+//! over HTTP/1.1, by hyper over h2c and HTTP/1.0), so a slow client applies back-pressure to its
+//! own history replay instead of being buffered. Heartbeats and the connection deadline share
+//! one timer per stream, re-armed only when it fires.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,8 +11,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, Version, header};
-use hyper::body::Incoming;
+use http::request::Parts;
+use http::{HeaderValue, Method, Response, StatusCode, Version, header};
 use quicksilver_hub::{SubscribeRequest, Subscription};
 use rand::Rng;
 use tokio::time::{Instant, Sleep};
@@ -27,23 +28,23 @@ use crate::response::{Resp, error, status_text};
 pub const MAX_TOPICS: usize = 1000;
 const COMMENT: Bytes = Bytes::from_static(b":\n");
 
-pub(crate) async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Resp {
+pub(crate) async fn handle(state: &Arc<AppState>, req: &Parts) -> Resp {
     let opts = &state.opts;
-    let query = match Form::parse(req.uri().query().unwrap_or("").as_bytes()) {
+    let query = match Form::parse(req.uri.query().unwrap_or("").as_bytes()) {
         Ok(q) => q,
         Err(e) => {
             tracing::info!(reason = %e, "subscribe rejected: malformed query string");
             return error(StatusCode::BAD_REQUEST, &format!("Bad Request: {e}"));
         }
     };
-    let last_event_id = last_event_id(&req, &query, opts.compat_v7);
+    let last_event_id = last_event_id(req, &query, opts.compat_v7);
 
     let mut claims = None;
     if let Some(verifier) = &opts.subscriber {
         match authorize(
             verifier,
-            req.method(),
-            req.headers(),
+            &req.method,
+            &req.headers,
             &query,
             &opts.cookie_name,
             &state.origins,
@@ -68,8 +69,8 @@ pub(crate) async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Res
     }
 
     let mut resp = Response::new(HubBody::empty());
-    set_headers(&mut resp, req.version());
-    if req.method() == Method::HEAD {
+    set_headers(&mut resp, req.version);
+    if req.method == Method::HEAD {
         // Headers only: nothing to stream, so nothing to register.
         if let Some(id) = &last_event_id {
             insert(&mut resp, "last-event-id", id);
@@ -114,9 +115,9 @@ fn unauthorized(reason: &str) -> Resp {
 
 /// `Last-Event-ID` header > `lastEventID` query parameter > (compatibility 7) `Last-Event-ID`
 /// query parameter. Empty values count as absent.
-fn last_event_id(req: &Request<Incoming>, query: &Form, compat_v7: bool) -> Option<String> {
+fn last_event_id(req: &Parts, query: &Form, compat_v7: bool) -> Option<String> {
     if let Some(h) = req
-        .headers()
+        .headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         && !h.is_empty()

@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
-use http::{HeaderValue, Request, StatusCode, header};
-use hyper::body::Incoming;
+use http::request::Parts;
+use http::{HeaderValue, StatusCode, header};
 use quicksilver_hub::presence::{
     JSONLD_CONTEXT, SubscriptionDoc, subscription_docs, to_pretty_json,
 };
@@ -32,14 +32,14 @@ struct Collection {
     subscriptions: Vec<SubscriptionDoc>,
 }
 
-pub(crate) async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Resp {
+pub(crate) async fn handle(state: &Arc<AppState>, req: &Parts) -> Resp {
     let opts = &state.opts;
     let request_uri = req
-        .uri()
+        .uri
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
-    let path = req.uri().path();
+    let path = req.uri.path();
     let rest = path
         .strip_prefix(HUB_PATH)
         .and_then(|p| p.strip_prefix("/subscriptions"))
@@ -50,11 +50,11 @@ pub(crate) async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Res
     }
 
     if let Some(verifier) = &opts.subscriber {
-        let query = Form::parse(req.uri().query().unwrap_or("").as_bytes()).unwrap_or_default();
+        let query = Form::parse(req.uri.query().unwrap_or("").as_bytes()).unwrap_or_default();
         let claims = match authorize(
             verifier,
-            req.method(),
-            req.headers(),
+            &req.method,
+            &req.headers,
             &query,
             &opts.cookie_name,
             &state.origins,
@@ -89,7 +89,7 @@ pub(crate) async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Res
         }
     };
     if req
-        .headers()
+        .headers
         .get(header::IF_NONE_MATCH)
         .is_some_and(|v| v.as_bytes() == last_event_id.as_bytes())
     {

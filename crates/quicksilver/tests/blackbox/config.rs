@@ -223,10 +223,17 @@ fn transport_errors() {
         &err,
         "MERCURE_EXTRA_DIRECTIVES:2: transport redis: max_length: expected the number of entries",
     );
-    let err = start_error(
-        HubBuilder::new().directives("transport postgres {\n\turl postgres://localhost/db\n}"),
+    let err =
+        start_error(HubBuilder::new().directives("transport postgres {\n\tmax_length many\n}"));
+    assert_contains(
+        &err,
+        "MERCURE_EXTRA_DIRECTIVES:2: transport postgres: max_length",
     );
-    assert_contains(&err, "transport \"postgres\" is not available");
+    // Known to the configuration, not built yet.
+    let err = start_error(
+        HubBuilder::new().directives("transport kafka {\n\turl kafka://127.0.0.1:9092\n}"),
+    );
+    assert_contains(&err, "transport \"kafka\" is not available");
     let err = start_error(HubBuilder::new().directives("transport nope"));
     assert_contains(&err, "unknown transport \"nope\"");
 }
