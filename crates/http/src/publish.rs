@@ -120,6 +120,18 @@ pub(crate) async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Res
         );
     }
 
+    // A NUL character cannot be stored by every log (PostgreSQL text refuses it) and has no
+    // place in an SSE stream: refused up front with a 400, the same on every transport, rather
+    // than failing later in one backend.
+    if topics.iter().any(|t| t.contains('\0'))
+        || form.first("data").is_some_and(|d| d.contains('\0'))
+    {
+        tracing::info!("publish rejected: NUL character in a topic or in data");
+        return error(
+            StatusCode::BAD_REQUEST,
+            r#""topic" and "data" must not contain a NUL character"#,
+        );
+    }
     for t in &topics {
         if t.contains(RESERVED) {
             tracing::info!(topic = %t, "publish rejected: reserved topic");

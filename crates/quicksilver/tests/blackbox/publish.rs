@@ -641,3 +641,31 @@ async fn form_decoding_plus_and_percent() {
     assert!(sub.read_until("\n\n", T).await);
     assert_eq!(sub.text(), "id: plus\ndata: hello world! \u{2713}\n\n");
 }
+
+/// A NUL character is refused with a 400 on every transport (PostgreSQL cannot store it), never
+/// a 500 from one backend.
+#[tokio::test]
+async fn nul_characters_in_topic_or_data_are_refused() {
+    let hub = Hub::with_directives("anonymous");
+    let (status, body) = publish(
+        &hub,
+        &publisher(),
+        &[("topic", "https://example.com/a\0b"), ("data", "x")],
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            400,
+            "\"topic\" and \"data\" must not contain a NUL character\n"
+        )
+    );
+    let (status, _) = publish(
+        &hub,
+        &publisher(),
+        &[("topic", "https://example.com/a"), ("data", "x\0y")],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(hub.wait_log("NUL character").await);
+}
