@@ -15,7 +15,7 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{
     AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, IntoConnectionInfo,
-    Pipeline, RedisConnectionInfo, RedisFuture, Value,
+    Pipeline, RedisConnectionInfo, RedisFuture, TlsCertificates, Value,
 };
 
 use crate::error::RedisTransportError;
@@ -114,6 +114,20 @@ fn node_info(a: &Address, o: &RedisOptions) -> Result<ConnectionInfo, RedisTrans
         .map_err(|e| RedisTransportError::Client(format!("address {a}: {e}")))
 }
 
+/// The `tls_ca` file's certificates, to trust instead of the system's roots.
+fn tls_certificates(o: &RedisOptions) -> Result<Option<TlsCertificates>, RedisTransportError> {
+    let Some(path) = o.tls_ca.as_ref().filter(|_| o.tls) else {
+        return Ok(None);
+    };
+    let pem = std::fs::read(path).map_err(|e| {
+        RedisTransportError::Client(format!("tls_ca: cannot read {}: {e}", path.display()))
+    })?;
+    Ok(Some(TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
+    }))
+}
+
 impl Connector {
     pub fn new(o: &RedisOptions) -> Result<Connector, RedisTransportError> {
         if o.tls {
@@ -121,6 +135,7 @@ impl Connector {
             // the process already chose one (then this is a harmless no-op).
             let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         }
+        let certs = tls_certificates(o)?;
         let build = |response_timeout: Duration| {
             let nodes = o
                 .addresses
@@ -137,6 +152,9 @@ impl Connector {
             if let Some(p) = &o.password {
                 b = b.password(p);
             }
+            if let Some(c) = &certs {
+                b = b.certs(c.clone());
+            }
             b.build()
                 .map_err(|e| RedisTransportError::Client(format!("Redis Cluster client: {e}")))
         };
@@ -149,9 +167,13 @@ impl Connector {
             let Some(a) = o.addresses.first() else {
                 return Err(RedisTransportError::Client("no address".into()));
             };
-            Client::open(node_info(a, o)?)
-                .map(Connector::Single)
-                .map_err(|e| RedisTransportError::Client(format!("Redis client: {e}")))
+            let info = node_info(a, o)?;
+            match certs {
+                Some(c) => Client::build_with_tls(info, c),
+                None => Client::open(info),
+            }
+            .map(Connector::Single)
+            .map_err(|e| RedisTransportError::Client(format!("Redis client: {e}")))
         }
     }
 

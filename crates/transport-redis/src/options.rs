@@ -39,6 +39,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "username",
     "password",
     "tls",
+    "tls_ca",
     "max_length",
     "gob",
     "presence_timeout",
@@ -91,6 +92,8 @@ pub struct RedisOptions {
     pub username: Option<String>,
     pub password: Option<String>,
     pub tls: bool,
+    /// A PEM file of CA certificates trusted for TLS instead of the system's roots.
+    pub tls_ca: Option<std::path::PathBuf>,
     /// The stream name; every key of the transport is tagged `{stream}` (one hash slot).
     pub stream: String,
     /// Approximate cap on the stream's length (`MAXLEN ~`); 0 keeps every entry.
@@ -110,6 +113,7 @@ impl fmt::Debug for RedisOptions {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("tls", &self.tls)
+            .field("tls_ca", &self.tls_ca)
             .field("stream", &self.stream)
             .field("max_length", &self.max_length)
             .field("encoding", &self.encoding)
@@ -129,6 +133,7 @@ impl Default for RedisOptions {
             username: None,
             password: None,
             tls: false,
+            tls_ca: None,
             stream: DEFAULT_STREAM.to_owned(),
             max_length: DEFAULT_MAX_LENGTH,
             encoding: Encoding::Json,
@@ -262,6 +267,13 @@ where
             "username" => out.username = Some(one("a user name")?.to_owned()),
             "password" => out.password = Some(one("a password")?.to_owned()),
             "tls" => out.tls = flag()?,
+            "tls_ca" => {
+                let v = one("a PEM file of CA certificates")?;
+                if v.is_empty() {
+                    return Err(err("tls_ca: the file name is empty".into()));
+                }
+                out.tls_ca = Some(v.into());
+            }
             "gob" => {
                 out.encoding = if flag()? {
                     Encoding::MessagePack
@@ -299,6 +311,15 @@ where
             out.password = u.password;
         }
         out.tls = u.tls;
+    }
+    if let (Some(ca), false) = (&out.tls_ca, out.tls) {
+        return Err(RedisTransportError::Option {
+            at: "transport redis".into(),
+            message: format!(
+                "tls_ca {} is set but TLS is off: add `tls` or use a rediss:// URL",
+                ca.display()
+            ),
+        });
     }
     if out.is_cluster() && out.db != 0 {
         return Err(RedisTransportError::Option {
@@ -736,6 +757,25 @@ mod tests {
             let e = opts(input).expect_err(expected);
             assert!(e.contains(expected), "{e:?} should contain {expected:?}");
         }
+    }
+
+    #[test]
+    fn tls_ca_needs_tls() {
+        let o = opts(&[("url", &["rediss://h:6380"]), ("tls_ca", &["/etc/ca.pem"])]).unwrap();
+        assert_eq!(o.tls_ca, Some("/etc/ca.pem".into()));
+        let o = opts(&[("tls_ca", &["ca.pem"]), ("address", &["h"]), ("tls", &[])]).unwrap();
+        assert!(o.tls && o.tls_ca.is_some());
+        let e = opts(&[("tls_ca", &["ca.pem"])]).unwrap_err();
+        assert!(e.contains("tls_ca ca.pem is set but TLS is off"), "{e}");
+        // `url` overrides `tls`: a redis:// URL turns it off again.
+        let e = opts(&[
+            ("tls", &[]),
+            ("tls_ca", &["ca.pem"]),
+            ("url", &["redis://h"]),
+        ])
+        .unwrap_err();
+        assert!(e.contains("TLS is off"), "{e}");
+        assert!(opts(&[("tls", &[]), ("tls_ca", &[""])]).is_err());
     }
 
     #[test]
