@@ -25,6 +25,11 @@ impl From<RedisTransportError> for TransportError {
 /// Whether a Redis error means "the server can't be reached or can't serve right now", as
 /// opposed to a bug or a misconfiguration that retrying won't fix.
 pub(crate) fn is_unavailable(e: &RedisError) -> bool {
+    // Wrong credentials are a configuration mistake, not an outage: retrying won't fix them, so
+    // they must not become a 503 with Retry-After.
+    if matches!(e.kind(), ErrorKind::AuthenticationFailed) {
+        return false;
+    }
     if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_unrecoverable_error()
     {
         return true;
@@ -57,4 +62,24 @@ pub(crate) fn to_transport(e: RedisError) -> TransportError {
 /// A command that did not answer in time.
 pub(crate) fn timed_out(what: &str) -> TransportError {
     TransportError::Unavailable(format!("Redis did not answer {what} in time"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_credentials_are_not_an_outage() {
+        let e = RedisError::from((
+            ErrorKind::AuthenticationFailed,
+            "Password authentication failed",
+        ));
+        assert!(!is_unavailable(&e));
+        assert!(matches!(to_transport(e), TransportError::Backend(_)));
+        let io = RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "refused",
+        ));
+        assert!(is_unavailable(&io));
+    }
 }
