@@ -5,6 +5,7 @@
 //! every log backend implements, the in-memory transport, and the transport contract suite that
 //! every transport must pass.
 
+pub mod health;
 pub mod hub;
 pub mod index;
 pub mod local;

@@ -22,7 +22,6 @@
 //! periodic trim run by one node at a time.
 
 mod error;
-mod health;
 pub mod options;
 mod presence;
 mod retention;
@@ -31,9 +30,9 @@ mod tls;
 mod transport;
 
 pub use error::PostgresTransportError;
-pub use health::LIVENESS_GRACE;
 pub use options::{PostgresOptions, RootCerts, SslMode, from_options};
 pub use presence::PostgresPresence;
+pub use quicksilver_hub::health::LIVENESS_GRACE;
 pub use retention::TRIM_PERIOD;
 pub use schema::{Names, SCHEMA_VERSION};
 pub use transport::PostgresTransport;

@@ -26,11 +26,11 @@ use tokio_postgres::{AsyncMessage, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::error::{PostgresTransportError, is_unavailable, pool_error, timed_out, to_transport};
-use crate::health::{Health, LIVENESS_GRACE};
 use crate::options::PostgresOptions;
 use crate::presence::PostgresPresence;
 use crate::retention;
 use crate::schema::{self, Names};
+use quicksilver_hub::health::{BrokerHealth, LIVENESS_GRACE};
 
 /// Rows per read of the tail and of history.
 const BATCH: i64 = 500;
@@ -96,7 +96,7 @@ pub(crate) struct Shared {
     pub pool: Pool,
     tls: MakeRustlsConnect,
     closed: AtomicBool,
-    pub health: Health,
+    pub health: BrokerHealth,
     /// The sequence number of the last row the tail delivered to the hub.
     delivered: tokio::sync::watch::Sender<Position>,
     /// Insert statements run and updates they carried (for the benchmark's batch sizes).
@@ -200,7 +200,7 @@ impl PostgresTransport {
             pool,
             tls,
             closed: AtomicBool::new(false),
-            health: Health::default(),
+            health: BrokerHealth::default(),
             delivered: tokio::sync::watch::Sender::new(Position::START),
             inserts: AtomicU64::new(0),
             inserted: AtomicU64::new(0),

@@ -14,7 +14,6 @@
 mod codec;
 mod conn;
 mod error;
-mod health;
 mod keys;
 pub mod options;
 mod presence;
@@ -23,8 +22,8 @@ mod transport;
 
 pub use codec::{FIELD_ENCODING, FIELD_UPDATE};
 pub use error::RedisTransportError;
-pub use health::LIVENESS_GRACE;
 pub use keys::Keys;
 pub use options::{Address, Encoding, RedisOptions, from_options};
 pub use presence::RedisPresence;
+pub use quicksilver_hub::health::LIVENESS_GRACE;
 pub use transport::RedisTransport;

@@ -26,11 +26,11 @@ use tokio::task::JoinHandle;
 use crate::codec::{decode_fields, encode, entry_position, position_entry};
 use crate::conn::{BLOCK, COMMAND_TIMEOUT, CONNECT_TIMEOUT, Conn, Connector};
 use crate::error::{RedisTransportError, is_unavailable, timed_out, to_transport};
-use crate::health::{Health, LIVENESS_GRACE};
 use crate::keys::Keys;
 use crate::options::RedisOptions;
 use crate::presence::RedisPresence;
 use crate::scripts::Scripts;
+use quicksilver_hub::health::{BrokerHealth, LIVENESS_GRACE};
 
 /// Entries per `XREAD` / `XRANGE` round trip.
 const BATCH: usize = 1000;
@@ -61,7 +61,7 @@ pub(crate) struct Shared {
     connector: Connector,
     commands: tokio::sync::OnceCell<Conn>,
     closed: AtomicBool,
-    health: Health,
+    health: BrokerHealth,
     /// The position of the last entry the tail delivered to the hub.
     delivered: tokio::sync::watch::Sender<Position>,
 }
@@ -151,7 +151,7 @@ impl RedisTransport {
             connector,
             commands: tokio::sync::OnceCell::new(),
             closed: AtomicBool::new(false),
-            health: Health::default(),
+            health: BrokerHealth::default(),
             delivered: tokio::sync::watch::Sender::new(Position::START),
             options,
         });

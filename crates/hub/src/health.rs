@@ -1,31 +1,33 @@
-//! What readiness and liveness are computed from: since when the command connection and the
-//! tail have been failing, as seen by the operations themselves (the tail's blocking read
-//! returns every few seconds, so it probes Redis even when nothing is published).
+//! Readiness and liveness of a transport that talks to a broker, computed from what its own
+//! operations see: since when the command path and the tail have been failing. The tail of every
+//! broker transport reads at least every few seconds, so it probes the broker even when nothing
+//! is published. Shared by the broker transports so they all answer `/health/*` the same way.
 
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-/// How long Redis may be unreachable before liveness fails. Long enough that a broker restart
+/// How long a broker may be unreachable before liveness fails. Long enough that a broker restart
 /// or failover doesn't get every hub restarted by its orchestrator (that would drop every
 /// subscriber for nothing: the hubs recover by themselves); short enough that a node stuck for
 /// good is replaced.
 pub const LIVENESS_GRACE: Duration = Duration::from_secs(60);
 
-#[derive(Default)]
-pub struct Health {
+/// Failure tracking of one transport's command path and tail.
+#[derive(Debug, Default)]
+pub struct BrokerHealth {
     commands_down_since: Mutex<Option<Instant>>,
     tail: Mutex<TailState>,
 }
 
 /// The tail counts as not up until its first successful read.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct TailState {
     up: bool,
     down_since: Option<Instant>,
 }
 
-impl Health {
+impl BrokerHealth {
     pub fn commands_ok(&self) {
         *self.commands_down_since.lock() = None;
     }
@@ -53,7 +55,7 @@ impl Health {
         self.tail.lock().up
     }
 
-    /// How long Redis has been failing continuously, if it has.
+    /// How long the broker has been failing continuously, if it has.
     pub fn down_for(&self) -> Option<Duration> {
         let since = [
             *self.commands_down_since.lock(),
@@ -63,5 +65,25 @@ impl Health {
         .flatten()
         .min()?;
         Some(since.elapsed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn down_since_the_earliest_failure_until_both_recover() {
+        let h = BrokerHealth::default();
+        assert!(!h.tail_up());
+        assert_eq!(h.down_for(), None);
+        h.tail_failed();
+        h.commands_failed();
+        assert!(h.down_for().is_some());
+        h.commands_ok();
+        assert!(h.down_for().is_some(), "the tail is still down");
+        h.tail_ok();
+        assert!(h.tail_up());
+        assert_eq!(h.down_for(), None);
     }
 }
