@@ -136,7 +136,10 @@ fn selectors(
 }
 
 /// Type checks registered claims and enforces `exp` / `nbf`. Returns `exp`.
-fn check_registered(map: &Map<String, Value>, now: f64) -> Result<Option<u64>, AuthError> {
+pub(crate) fn check_registered(
+    map: &Map<String, Value>,
+    now: f64,
+) -> Result<Option<u64>, AuthError> {
     for claim in ["iss", "sub", "jti"] {
         match map.get(claim) {
             None | Some(Value::Null | Value::String(_)) => {}
@@ -208,7 +211,7 @@ fn clamp_seconds(secs: f64) -> u64 {
     secs as u64
 }
 
-fn json_type(v: &Value) -> &'static str {
+pub(crate) fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

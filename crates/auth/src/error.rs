@@ -4,7 +4,8 @@
 //! strings end up in the hub's logs ("Authorization error" lines): an operator
 //! debugging a 401 needs to know *why* a token was refused (expired? wrong
 //! key? wrong algorithm?) without re-decoding the token by hand. The HTTP
-//! layer never shows them to clients (draft-07 answers a bare 401).
+//! layer never shows them to clients (draft-07 answers a bare 401, draft-08
+//! a 401 `invalid_token` for every token error).
 
 use std::fmt;
 
@@ -58,6 +59,17 @@ pub enum AuthError {
         /// What is wrong with it.
         reason: String,
     },
+
+    /// A draft-08 verifier was given an algorithm list it cannot honour
+    /// (an empty list, or a list for a static key, which pins its own
+    /// algorithm).
+    #[error("invalid algorithm list: {0}")]
+    InvalidAlgorithmList(String),
+
+    /// A trusted issuer cannot be configured as given (empty identifier,
+    /// the same identifier twice).
+    #[error("invalid issuer configuration: {0}")]
+    InvalidIssuerConfig(String),
 
     // ----- token errors -----
     /// The token is not a well-formed JWS compact serialization, or its
@@ -145,6 +157,79 @@ pub enum AuthError {
         max: usize,
     },
 
+    // ----- draft-08 access token errors -----
+    /// The JOSE `typ` header is not `at+jwt` / `application/at+jwt`
+    /// (RFC 9068 §2.1): the token was not issued as an access token (it
+    /// may be an ID token or a draft-07 token).
+    #[error("typ header must be \"at+jwt\" or \"application/at+jwt\", got {found}")]
+    InvalidTokenType {
+        /// What the header held, rendered as JSON (`null` when absent).
+        found: String,
+    },
+
+    /// A claim the draft-08 protocol requires (`exp`, `iss`) is absent.
+    #[error("the {claim} claim is required")]
+    MissingClaim {
+        /// Claim name.
+        claim: &'static str,
+    },
+
+    /// The (unverified) `iss` claim names no configured issuer.
+    #[error("untrusted issuer {iss:?}")]
+    UntrustedIssuer {
+        /// The `iss` claim of the token.
+        iss: String,
+    },
+
+    /// The issuer is trusted, but not for this role (no publisher or no
+    /// subscriber key configured for it).
+    #[error("issuer {iss:?} is not trusted for {role} tokens")]
+    RoleNotAccepted {
+        /// The issuer identifier.
+        iss: String,
+        /// `"publisher"` or `"subscriber"`.
+        role: crate::Role,
+    },
+
+    /// The verified `iss` differs from the issuer whose key verified the
+    /// token (a guard: both come from the same payload).
+    #[error("iss claim {found:?} does not match issuer {expected:?}")]
+    IssuerMismatch {
+        /// The configured issuer identifier.
+        expected: String,
+        /// The verified `iss` claim.
+        found: String,
+    },
+
+    /// `aud` does not contain the hub's resource identifier.
+    #[error("aud claim {found} does not contain {expected:?}")]
+    AudienceMismatch {
+        /// The resource identifier the hub expected.
+        expected: String,
+        /// The `aud` claim rendered as JSON (`null` when absent).
+        found: String,
+    },
+
+    /// A Mercure entry of `authorization_details` does not have the shape
+    /// the protocol requires; the whole token is refused.
+    #[error("invalid authorization_details: {0}")]
+    InvalidAuthorizationDetails(String),
+
+    /// More Mercure authorization details than the hub accepts.
+    #[error("too many Mercure authorization details (at most {max} allowed)")]
+    TooManyAuthorizationDetails {
+        /// The limit.
+        max: usize,
+    },
+
+    /// More topic matchers, summed across Mercure authorization details,
+    /// than the hub accepts.
+    #[error("too many topic matchers in authorization_details (at most {max} allowed)")]
+    TooManyTopicMatchers {
+        /// The limit.
+        max: usize,
+    },
+
     // ----- minting -----
     /// A token could not be signed.
     #[error("cannot sign token: {0}")]
@@ -165,6 +250,8 @@ impl AuthError {
                 | AuthError::JwksFetch { .. }
                 | AuthError::JwksInvalid { .. }
                 | AuthError::KeyRejected(_)
+                | AuthError::InvalidAlgorithmList(_)
+                | AuthError::InvalidIssuerConfig(_)
                 | AuthError::Mint(_)
         )
     }

@@ -146,6 +146,15 @@ impl Jwks {
         &self.url
     }
 
+    /// Whether some key of the current set can verify one of `algs`.
+    pub(crate) fn supports_any(&self, algs: &[Algorithm]) -> bool {
+        self.state
+            .read()
+            .keys
+            .iter()
+            .any(|k| k.algs.iter().any(|a| algs.contains(a)))
+    }
+
     fn snapshot(&self) -> (Arc<[KeyEntry]>, u64, bool) {
         let st = self.state.read();
         let stale = st.fetched_at.elapsed() >= self.timing.ttl;

@@ -22,6 +22,44 @@ pub(crate) const SUPPORTED_ALGORITHMS: &str =
 /// The algorithm used when none is configured (as in the reference hub).
 pub(crate) const DEFAULT_ALGORITHM: Algorithm = Algorithm::HS256;
 
+/// The algorithms a draft-08 JWKS verifier accepts when its configuration
+/// lists none: the reference's asymmetric default list (EdDSA ES256 ES384
+/// ES512 RS256 RS384 RS512 PS256 PS384 PS512) minus ES512, which the crypto
+/// backend (jsonwebtoken) does not implement. No HMAC algorithm, so a public
+/// key can never be reinterpreted as a shared secret.
+pub const DEFAULT_JWKS_ALGORITHMS: &[&str] = &[
+    "EdDSA", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+];
+
+/// [`DEFAULT_JWKS_ALGORITHMS`] as algorithms.
+pub(crate) fn default_jwks_algorithms() -> Vec<Algorithm> {
+    DEFAULT_JWKS_ALGORITHMS
+        .iter()
+        .filter_map(|name| algorithm_from_name(name))
+        .collect()
+}
+
+/// Parses a configured algorithm allowlist (exact JOSE names; duplicates
+/// collapse). Empty lists and unknown names are configuration errors: `none`
+/// is never accepted, and ES512 is refused at start-up because we cannot
+/// verify it, rather than silently never matching.
+pub(crate) fn parse_algorithm_list(names: &[String]) -> Result<Vec<Algorithm>, AuthError> {
+    if names.is_empty() {
+        return Err(AuthError::InvalidAlgorithmList(
+            "the list is empty".to_owned(),
+        ));
+    }
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let alg = algorithm_from_name(name)
+            .ok_or_else(|| AuthError::UnsupportedAlgorithm { name: name.clone() })?;
+        if !out.contains(&alg) {
+            out.push(alg);
+        }
+    }
+    Ok(out)
+}
+
 /// Parses a configured algorithm name (exact, case-sensitive JOSE name, as
 /// the reference's `jwt.GetSigningMethod`). An empty name means HS256.
 pub(crate) fn parse_algorithm(name: &str) -> Result<Algorithm, AuthError> {
@@ -314,6 +352,29 @@ mod tests {
             parse_algorithm("ES512"),
             Err(AuthError::UnsupportedAlgorithm { .. })
         ));
+    }
+
+    #[test]
+    fn algorithm_lists() {
+        assert_eq!(
+            default_jwks_algorithms().len(),
+            DEFAULT_JWKS_ALGORITHMS.len()
+        );
+        assert!(!default_jwks_algorithms().contains(&Algorithm::HS256));
+        let list =
+            parse_algorithm_list(&["RS256".to_owned(), "ES256".to_owned(), "RS256".to_owned()])
+                .expect("valid list");
+        assert_eq!(list, vec![Algorithm::RS256, Algorithm::ES256]);
+        assert!(matches!(
+            parse_algorithm_list(&[]),
+            Err(AuthError::InvalidAlgorithmList(_))
+        ));
+        for bad in ["none", "ES512", "rs256"] {
+            assert!(matches!(
+                parse_algorithm_list(&["RS256".to_owned(), bad.to_owned()]),
+                Err(AuthError::UnsupportedAlgorithm { name }) if name == bad
+            ));
+        }
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //!
 //! The header is read by hand *before* any key is chosen so that we can (a)
 //! refuse `alg: none` and unlisted algorithms with a precise message instead
-//! of a serde error, and (b) read `kid` for JWKS lookups. Only `alg` and
-//! `kid` are ever looked at: `jwk`, `jku`, `x5u` and `x5c` are ignored, so a
-//! token can never bring its own key.
+//! of a serde error, and (b) read `kid` for JWKS lookups (and `typ` for the
+//! draft-08 access-token check). Only `alg`, `kid` and `typ` are ever looked
+//! at: `jwk`, `jku`, `x5u` and `x5c` are ignored, so a token can never bring
+//! its own key.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -21,6 +22,9 @@ pub(crate) struct Header {
     pub(crate) alg: String,
     /// The `kid` header, if present and a string.
     pub(crate) kid: Option<String>,
+    /// The `typ` header, verbatim (any JSON type), if present. Only the
+    /// draft-08 access-token check looks at it.
+    pub(crate) typ: Option<Value>,
 }
 
 /// Reads the (unverified) header of a compact JWS.
@@ -61,7 +65,24 @@ pub(crate) fn parse_header(token: &str) -> Result<Header, AuthError> {
             ));
         }
     };
-    Ok(Header { alg, kid })
+    let typ = map.get("typ").cloned();
+    Ok(Header { alg, kid, typ })
+}
+
+/// Decodes the claim set of a compact JWS *without* checking the signature.
+/// Only used to read `iss`, which selects the issuer whose keys then verify
+/// the token; nothing read here is trusted until that verification passed.
+pub(crate) fn unverified_claims(token: &str) -> Result<Value, AuthError> {
+    let Some(payload) = token.split('.').nth(1) else {
+        return Err(AuthError::Malformed(
+            "expected three dot-separated parts".to_owned(),
+        ));
+    };
+    let raw = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|e| AuthError::Malformed(format!("payload is not base64url: {e}")))?;
+    serde_json::from_slice(&raw)
+        .map_err(|e| AuthError::Malformed(format!("payload is not JSON: {e}")))
 }
 
 /// Checks the signature of `token` with `key` for exactly `alg` and returns
@@ -112,6 +133,14 @@ mod tests {
         let h = parse_header(&t).expect("valid header");
         assert_eq!(h.alg, "RS256");
         assert_eq!(h.kid.as_deref(), Some("k1"));
+        assert_eq!(h.typ, None);
+        let t = format!(
+            "{}.{}.sig",
+            b64(r#"{"alg":"RS256","typ":"at+jwt"}"#),
+            b64("{}")
+        );
+        let h = parse_header(&t).expect("valid header");
+        assert_eq!(h.typ, Some(Value::String("at+jwt".to_owned())));
 
         for bad in [
             "onlyone".to_owned(),
@@ -125,6 +154,27 @@ mod tests {
         ] {
             assert!(
                 matches!(parse_header(&bad), Err(AuthError::Malformed(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn unverified_claims_parsing() {
+        let t = format!(
+            "{}.{}.sig",
+            b64(r#"{"alg":"HS256"}"#),
+            b64(r#"{"iss":"a"}"#)
+        );
+        let claims = unverified_claims(&t).expect("claims");
+        assert_eq!(claims["iss"], "a");
+        for bad in [
+            "nodots".to_owned(),
+            format!("{}.!!!.sig", b64("{}")),
+            format!("{}.{}.sig", b64("{}"), b64("not json")),
+        ] {
+            assert!(
+                matches!(unverified_claims(&bad), Err(AuthError::Malformed(_))),
                 "{bad}"
             );
         }

@@ -25,8 +25,23 @@ pub const SUPPORTED_ALGORITHMS: &[&str] = &[
 ];
 /// Default algorithm of a static key, as in the reference.
 pub const DEFAULT_ALGORITHM: &str = "HS256";
-/// Default authorization cookie name of the reference v0.x.
+/// Default authorization cookie name with protocol draft-07 (the reference v0.x's).
 pub const DEFAULT_COOKIE_NAME: &str = "mercureAuthorization";
+/// Default authorization cookie name with protocol draft-08 (the reference 1.0's). The
+/// `__Secure-` prefix makes browsers accept the cookie only from secure origins.
+pub const DEFAULT_COOKIE_NAME_DRAFT08: &str = "__Secure-mercure_access_token";
+/// Default request body cap with protocol draft-07: 10 MiB, the form size above which the
+/// reference v0.x (Go's form parser) stops reading a publish request.
+pub const DEFAULT_MAX_REQUEST_BODY_SIZE_DRAFT07: usize = 10 * 1024 * 1024;
+/// Default request body cap (`max_request_body_size`) with protocol draft-08: 1 MiB, as in
+/// the reference 1.0.
+pub const DEFAULT_MAX_REQUEST_BODY_SIZE_DRAFT08: usize = 1024 * 1024;
+/// With protocol draft-08, the issuer that `MERCURE_PUBLISHER_JWT_KEY` and
+/// `MERCURE_SUBSCRIBER_JWT_KEY` belong to when `MERCURE_TRUSTED_ISSUERS` is unset (the
+/// reference image's default).
+pub const DEFAULT_TRUSTED_ISSUER: &str = "https://localhost";
+/// Environment variable naming the issuer of the environment's keys (draft-08).
+pub const TRUSTED_ISSUERS_VAR: &str = "MERCURE_TRUSTED_ISSUERS";
 /// Default SSE keep-alive interval.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(40);
 /// Default maximum connection duration.
@@ -56,19 +71,55 @@ pub struct Config {
     /// a host without port or scheme (the reference would get a certificate for it) and port
     /// 443 without `http://`.
     pub listen: ListenAddr,
-    /// Protocol version spoken on the wire. Directive `protocol draft-07` (ours); only
-    /// draft-07 (what reference v0.24.2 implements) is supported for now.
+    /// Protocol version spoken on the wire: `protocol draft-07` (the default, what reference
+    /// v0.24.2 implements) or `protocol draft-08` (Mercure 1.0, the reference's main line).
+    /// The directive is ours; it may be given in `MERCURE_EXTRA_DIRECTIVES` or the file.
+    ///
+    /// It decides how keys are configured: draft-07 uses [`Config::publisher`] /
+    /// [`Config::subscriber`], draft-08 uses [`Config::issuers`] (the other side is always
+    /// empty), and it changes the defaults of `cookie_name` and `max_request_body_size`.
     pub protocol: Protocol,
     /// Hub name (`name` directive), used by health endpoints and metrics. Default `default`.
     pub name: String,
-    /// How publisher JWTs are verified: `MERCURE_PUBLISHER_JWT_KEY`/`_ALG`,
+    /// Draft-07: how publisher JWTs are verified: `MERCURE_PUBLISHER_JWT_KEY`/`_ALG`,
     /// `publisher_jwt <key> [<alg>]` or `publisher_jwks_url <url>` (a JWKS URL takes
     /// precedence over a static key, whatever their order, as in the reference).
-    /// Always `Some` after a successful [`crate::load`]: the hub needs a publisher key.
+    /// With draft-07, always `Some` after a successful [`crate::load`]: the hub needs a
+    /// publisher key. Always `None` with draft-08 (see [`Config::issuers`]).
     pub publisher: Option<KeySource>,
-    /// How subscriber JWTs are verified (same sources as `publisher` with `SUBSCRIBER`/
-    /// `subscriber_`). `None` only when `anonymous` is set.
+    /// Draft-07: how subscriber JWTs are verified (same sources as `publisher` with
+    /// `SUBSCRIBER`/`subscriber_`). `None` when `anonymous` is set, and always with draft-08.
     pub subscriber: Option<KeySource>,
+    /// Draft-08: the trusted token issuers (the token's `iss` selects one), each with its own
+    /// keys per role, in configuration order. Empty with draft-07.
+    ///
+    /// Sources: `issuer <id> { ... }` blocks, and the environment: `MERCURE_PUBLISHER_JWT_KEY`
+    /// / `_ALG` and `MERCURE_SUBSCRIBER_JWT_KEY` / `_ALG` are the keys of the issuer named by
+    /// `MERCURE_TRUSTED_ISSUERS` (default `https://localhost`), listed first, as the
+    /// reference image's Caddyfile declares it. An `issuer` block with that same identifier
+    /// replaces the environment's issuer as a whole (directives override the environment; a
+    /// warning says so). Two `issuer` blocks with the same identifier are an error.
+    ///
+    /// After a successful [`crate::load`] with draft-08, some issuer has a publisher key,
+    /// and some issuer has a subscriber key unless `anonymous` is set; every issuer has at
+    /// least one of the two.
+    pub issuers: Vec<IssuerConfig>,
+    /// Draft-08 `resource_identifier <url>`: the pinned resource identifier (the token `aud`
+    /// the hub requires, and the `resource` of its protected resource metadata), as written.
+    /// Absolute, with a host, without fragment (a warning when not `https`). `None`: derived
+    /// from each request. Refused with draft-07.
+    pub resource_identifier: Option<String>,
+    /// Draft-08 `public_urls <url>...`: the only public origins the hub answers for (others
+    /// get 421). Each is stored as its origin `scheme://host[:port]` (`http` or `https`,
+    /// lowercase, default port left out); a path is ignored with a warning. Empty: any
+    /// origin. Refused with draft-07.
+    pub public_urls: Vec<String>,
+    /// `max_request_body_size <size>`: the largest publish (and draft-08 `QUERY`) request
+    /// body the hub reads, in bytes; `None` (written `0`) lets the hub read any size.
+    /// Sizes are written `1MiB`, `512KB`, `1MB`, `1.5 MB` or in bytes (`1048576`); units are
+    /// case-insensitive, `K`/`KB` = 1000 and `Ki`/`KiB` = 1024 and so on up to exa.
+    /// Default 1 MiB with draft-08, 10 MiB with draft-07.
+    pub max_request_body_size: Option<usize>,
     /// `anonymous`: allow subscribers without a JWT (they only receive public updates).
     pub anonymous: bool,
     /// `subscriptions`: publish subscription events and expose the subscriptions API.
@@ -79,6 +130,12 @@ pub struct Config {
     /// `demo`: the reference's UI + demo endpoints. Accepted for compatibility, not
     /// implemented (a warning is recorded in `warnings`).
     pub demo: bool,
+    /// `debugger`: the reference 1.0's debugging UI. Accepted, not implemented (warning).
+    pub debugger: bool,
+    /// `playground`: the reference 1.0's insecure playground. Accepted, not implemented
+    /// (warning); unlike the reference it changes no other setting (`anonymous`,
+    /// `subscriptions`, origins, cookie name).
+    pub playground: bool,
     /// `heartbeat <duration>`: SSE keep-alive interval; `None` (written `0s` or `0`) disables.
     /// Default 40 s. Durations use Go syntax plus Caddy's `d` unit (`40s`, `1m30s`, `1.5h`, `1d`).
     pub heartbeat: Option<Duration>,
@@ -95,10 +152,12 @@ pub struct Config {
     /// `publish_origins <origin>...`: origins allowed to publish with cookie authentication;
     /// same syntax as `cors_origins`.
     pub publish_origins: Vec<String>,
-    /// `cookie_name <name>`: name of the authorization cookie. Default `mercureAuthorization`.
+    /// `cookie_name <name>`: name of the authorization cookie. Default `mercureAuthorization`
+    /// with draft-07, `__Secure-mercure_access_token` with draft-08.
     pub cookie_name: String,
     /// `protocol_version_compatibility 7`: the reference's compatibility switch; only `7` is
-    /// accepted (as in v0.24.2).
+    /// accepted (as in v0.24.2), and only with draft-07 (the draft-08 compatibility mode of
+    /// the reference is not implemented: refused).
     pub protocol_version_compatibility: Option<u8>,
     /// The transport (history/fan-out backend) and its options, from `transport NAME {...}`,
     /// the deprecated `transport_url <dsn>` or `MERCURE_TRANSPORT_URL`. Default: `bolt`.
@@ -107,7 +166,8 @@ pub struct Config {
     /// disables it (written `0` or a negative number, e.g. the documented `-1`). The optional
     /// second argument is the reference's deprecated shard count: accepted and ignored, and
     /// the first argument is the total size, exactly as v0.24.2's Caddyfile parser does.
-    /// Default 100000.
+    /// `topic_matcher_cache <size>` (the reference 1.0's name) sets it too, with either
+    /// protocol. Default 100000.
     pub topic_selector_cache: usize,
     /// `subscriber_list_cache_size <n>`: entries of the subscriber list cache, `0` =
     /// unbounded (as in the reference). Default 100000.
@@ -127,10 +187,16 @@ impl Default for Config {
             name: DEFAULT_NAME.to_owned(),
             publisher: None,
             subscriber: None,
+            issuers: Vec::new(),
+            resource_identifier: None,
+            public_urls: Vec::new(),
+            max_request_body_size: Some(DEFAULT_MAX_REQUEST_BODY_SIZE_DRAFT07),
             anonymous: false,
             subscriptions: false,
             ui: false,
             demo: false,
+            debugger: false,
+            playground: false,
             heartbeat: Some(DEFAULT_HEARTBEAT),
             write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
             dispatch_timeout: Some(DEFAULT_DISPATCH_TIMEOUT),
@@ -152,8 +218,28 @@ pub enum Protocol {
     /// draft-07, as implemented by the reference hub v0.24.2.
     #[default]
     Draft07,
-    /// draft-08 / 1.0. Parsed but refused by [`crate::load`] until implemented.
+    /// draft-08 / Mercure 1.0, as implemented by the reference hub's main line (v1.0 alphas).
     Draft08,
+}
+
+impl Protocol {
+    /// The authorization cookie name used when `cookie_name` is not set.
+    #[must_use]
+    pub fn default_cookie_name(self) -> &'static str {
+        match self {
+            Protocol::Draft07 => DEFAULT_COOKIE_NAME,
+            Protocol::Draft08 => DEFAULT_COOKIE_NAME_DRAFT08,
+        }
+    }
+
+    /// The request body cap used when `max_request_body_size` is not set.
+    #[must_use]
+    pub fn default_max_request_body_size(self) -> usize {
+        match self {
+            Protocol::Draft07 => DEFAULT_MAX_REQUEST_BODY_SIZE_DRAFT07,
+            Protocol::Draft08 => DEFAULT_MAX_REQUEST_BODY_SIZE_DRAFT08,
+        }
+    }
 }
 
 impl fmt::Display for Protocol {
@@ -180,6 +266,11 @@ pub enum KeySource {
     Jwks {
         /// The URL as written.
         url: String,
+        /// The algorithms a token may use, each one of [`SUPPORTED_ALGORITHMS`], in the
+        /// order written (draft-08 `jwks_uri <url> <alg>...`). Empty: the verifier's default
+        /// (with draft-07, whatever the keys allow; with draft-08, the asymmetric list of
+        /// the reference).
+        algs: Vec<String>,
     },
 }
 
@@ -192,9 +283,29 @@ impl fmt::Debug for KeySource {
                 .field("key", &format_args!("<redacted, {} bytes>", key.len()))
                 .field("alg", alg)
                 .finish(),
-            KeySource::Jwks { url } => f.debug_struct("Jwks").field("url", url).finish(),
+            KeySource::Jwks { url, algs } => f
+                .debug_struct("Jwks")
+                .field("url", url)
+                .field("algs", algs)
+                .finish(),
         }
     }
+}
+
+/// One trusted token issuer (draft-08 `issuer <id> { ... }`): tokens whose `iss` equals `id`
+/// are verified with this issuer's keys only, per role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerConfig {
+    /// The exact `iss` value of its tokens; never empty.
+    pub id: String,
+    /// Key for publisher tokens (`publisher { jwt ... | jwks_uri ... }`); `None`: this
+    /// issuer's tokens cannot publish.
+    pub publisher: Option<KeySource>,
+    /// Key for subscriber tokens; `None`: this issuer's tokens cannot subscribe.
+    pub subscriber: Option<KeySource>,
+    /// `authorization_server`: list this issuer in the protected resource metadata's
+    /// `authorization_servers` (leave off for self-issued tokens signed with a shared key).
+    pub authorization_server: bool,
 }
 
 /// Which transport to run and its options, unvalidated: each transport checks its own

@@ -2,22 +2,24 @@
 
 use std::time::Duration;
 
+use quicksilver_hub::duration::parse_duration;
 use url::Url;
 
 use crate::config::{
-    Config, DEFAULT_ALGORITHM, KNOWN_TRANSPORTS, KeySource, Protocol, SUPPORTED_ALGORITHMS,
-    TransportConfig, TransportOption,
+    Config, DEFAULT_ALGORITHM, DEFAULT_TRUSTED_ISSUER, IssuerConfig, KNOWN_TRANSPORTS, KeySource,
+    Protocol, SUPPORTED_ALGORITHMS, TRUSTED_ISSUERS_VAR, TransportConfig, TransportOption,
 };
-use crate::duration::parse_duration;
 use crate::error::{ConfigError, Site};
+use crate::issuer::{ISSUER_USAGE, parse_issuer};
 use crate::listen::parse_listen;
+use crate::size::parse_size;
 use crate::syntax::Node;
 use crate::transport::from_dsn;
 
 /// Every directive with its usage line (shown when arguments are missing or extra).
 const DIRECTIVES: &[(&str, &str)] = &[
     ("server_name", "server_name <address>"),
-    ("protocol", "protocol draft-07"),
+    ("protocol", "protocol draft-07|draft-08"),
     ("name", "name <name>"),
     ("publisher_jwt", "publisher_jwt <key> [<algorithm>]"),
     ("subscriber_jwt", "subscriber_jwt <key> [<algorithm>]"),
@@ -27,6 +29,12 @@ const DIRECTIVES: &[(&str, &str)] = &[
     ("subscriptions", "subscriptions"),
     ("ui", "ui"),
     ("demo", "demo"),
+    ("debugger", "debugger"),
+    ("playground", "playground"),
+    ("issuer", ISSUER_USAGE),
+    ("resource_identifier", "resource_identifier <url>"),
+    ("public_urls", "public_urls <url>..."),
+    ("max_request_body_size", "max_request_body_size <size>"),
     ("heartbeat", "heartbeat <duration>"),
     ("write_timeout", "write_timeout <duration>"),
     ("dispatch_timeout", "dispatch_timeout <duration>"),
@@ -43,6 +51,7 @@ const DIRECTIVES: &[(&str, &str)] = &[
         "topic_selector_cache",
         "topic_selector_cache <size> [<shard count>]",
     ),
+    ("topic_matcher_cache", "topic_matcher_cache <size>"),
     (
         "subscriber_list_cache_size",
         "subscriber_list_cache_size <size>",
@@ -63,20 +72,35 @@ struct Keys {
     jwks: Option<(String, Site)>,
 }
 
-struct StaticKey {
-    key: String,
-    alg: String,
-    key_site: Site,
-    alg_site: Site,
+pub(crate) struct StaticKey {
+    pub(crate) key: String,
+    pub(crate) alg: String,
+    pub(crate) key_site: Site,
+    pub(crate) alg_site: Site,
     /// How to change the algorithm, for error messages.
-    alg_hint: String,
+    pub(crate) alg_hint: String,
 }
 
 pub(crate) struct Builder<'e> {
     env: &'e dyn Fn(&str) -> Option<String>,
     config: Config,
+    /// Draft-07 keys of the directives, and the environment's keys (for either protocol).
     publisher: Keys,
     subscriber: Keys,
+    // What depends on the protocol is recorded while reading and settled by `finish`, since
+    // `protocol` may come after (or in a later layer than) the directives it affects.
+    /// Where `protocol` was last set.
+    protocol_site: Option<Site>,
+    /// Every `publisher_jwt`, `subscriber_jwt`, `*_jwks_url` (draft-07 only).
+    legacy_key_sites: Vec<Site>,
+    /// The last `protocol_version_compatibility` (7 or 8) and where.
+    compatibility: Option<(u8, Site)>,
+    /// Every `issuer` block with its site, in order (draft-08 only).
+    issuers: Vec<(IssuerConfig, Site)>,
+    /// Every other draft-08-only directive (`resource_identifier`, `public_urls`).
+    draft08_only_sites: Vec<Site>,
+    cookie_name_set: bool,
+    max_request_body_size_set: bool,
 }
 
 impl<'e> Builder<'e> {
@@ -86,6 +110,13 @@ impl<'e> Builder<'e> {
             config: Config::default(),
             publisher: Keys::default(),
             subscriber: Keys::default(),
+            protocol_site: None,
+            legacy_key_sites: Vec::new(),
+            compatibility: None,
+            issuers: Vec::new(),
+            draft08_only_sites: Vec::new(),
+            cookie_name_set: false,
+            max_request_body_size_set: false,
         }
     }
 
@@ -169,7 +200,7 @@ impl<'e> Builder<'e> {
         let Some(usage) = DIRECTIVES.iter().find(|(n, _)| *n == name).map(|(_, u)| *u) else {
             return Err(site.error(unknown_directive_reason(name, node.block.is_some())));
         };
-        if node.block.is_some() && name != "transport" && name != "mercure" {
+        if node.block.is_some() && !matches!(name, "transport" | "mercure" | "issuer") {
             return Err(site.error(format!("does not take a block; usage: {usage}")));
         }
         let args: Vec<String> = node
@@ -200,17 +231,14 @@ impl<'e> Builder<'e> {
                 arity(1, 1)?;
                 self.config.protocol = match args[0].as_str() {
                     "draft-07" => Protocol::Draft07,
-                    "draft-08" => {
-                        return Err(site.error(
-                            "protocol draft-08 is not supported yet; remove the directive (draft-07 is the default)",
-                        ));
-                    }
+                    "draft-08" => Protocol::Draft08,
                     other => {
                         return Err(site.error(format!(
-                            "expected draft-07 (the default; draft-08 is not supported yet), got {other:?}"
+                            "expected draft-07 (the default) or draft-08, got {other:?}"
                         )));
                     }
                 };
+                self.protocol_site = Some(site);
             }
             "name" => {
                 arity(1, 1)?;
@@ -221,6 +249,7 @@ impl<'e> Builder<'e> {
             }
             "publisher_jwt" | "subscriber_jwt" => {
                 arity(1, 2)?;
+                self.legacy_key_sites.push(site.clone());
                 let keys = if name == "publisher_jwt" {
                     &mut self.publisher
                 } else {
@@ -250,6 +279,7 @@ impl<'e> Builder<'e> {
             }
             "publisher_jwks_url" | "subscriber_jwks_url" => {
                 arity(1, 1)?;
+                self.legacy_key_sites.push(site.clone());
                 let keys = if name == "publisher_jwks_url" {
                     &mut self.publisher
                 } else {
@@ -273,17 +303,77 @@ impl<'e> Builder<'e> {
                 arity(0, 0)?;
                 self.config.subscriptions = true;
             }
-            "ui" | "demo" => {
+            "ui" | "demo" | "debugger" | "playground" => {
                 arity(0, 0)?;
-                if name == "ui" {
-                    self.config.ui = true;
+                let flag = match name {
+                    "ui" => &mut self.config.ui,
+                    "demo" => &mut self.config.demo,
+                    "debugger" => &mut self.config.debugger,
+                    _ => &mut self.config.playground,
+                };
+                *flag = true;
+                // The reference's playground also switches other settings on; say that
+                // those stay as configured, so nobody relies on them.
+                let also = if name == "playground" {
+                    " (nor are its implied settings: anonymous, subscriptions, cors_origins *, \
+                     publish_origins * stay as configured)"
                 } else {
-                    self.config.demo = true;
-                }
+                    ""
+                };
                 warnings.push(format!(
-                    "{}: the {name} directive is accepted for compatibility but not implemented; ignored",
+                    "{}: the {name} directive is accepted for compatibility but not implemented; ignored{also}",
                     site.describe()
                 ));
+            }
+            "issuer" => {
+                let issuer = parse_issuer(origin, node, &site, &args, self.env, warnings)?;
+                if let Some((_, first)) = self.issuers.iter().find(|(i, _)| i.id == issuer.id) {
+                    return Err(site.error(format!(
+                        "duplicate issuer {:?}: it is already configured at {}; give each \
+                         issuer one block holding its publisher and subscriber keys",
+                        issuer.id,
+                        first.describe()
+                    )));
+                }
+                self.draft08_only_sites.push(site.clone());
+                self.issuers.push((issuer, site));
+            }
+            "resource_identifier" => {
+                arity(1, 1)?;
+                self.draft08_only_sites.push(site.clone());
+                if args[0].is_empty() {
+                    warnings.push(format!(
+                        "{}: resource_identifier is empty (unset environment variable?); ignored, \
+                         the resource identifier is derived from each request",
+                        site.describe()
+                    ));
+                } else {
+                    let note = validate_resource_identifier(&args[0]).map_err(|e| site.error(e))?;
+                    warnings.extend(note.map(|n| format!("{}: {n}", site.describe())));
+                    self.config.resource_identifier = Some(args[0].clone());
+                }
+            }
+            "public_urls" => {
+                arity(1, usize::MAX)?;
+                self.draft08_only_sites.push(site.clone());
+                let mut origins = Vec::with_capacity(args.len());
+                for url in &args {
+                    let (origin, note) = public_url_origin(url).map_err(|e| site.error(e))?;
+                    warnings.extend(note.map(|n| format!("{}: {n}", site.describe())));
+                    if !origins.contains(&origin) {
+                        origins.push(origin);
+                    }
+                }
+                self.config.public_urls = origins;
+            }
+            "max_request_body_size" => {
+                arity(1, 1)?;
+                let size = parse_size(&args[0]).map_err(|e| site.error(e))?;
+                let size = usize::try_from(size).map_err(|_| {
+                    site.error(format!("{:?} is too large for this platform", args[0]))
+                })?;
+                self.config.max_request_body_size = (size != 0).then_some(size);
+                self.max_request_body_size_set = true;
             }
             "heartbeat" | "write_timeout" | "dispatch_timeout" => {
                 arity(1, 1)?;
@@ -310,17 +400,18 @@ impl<'e> Builder<'e> {
                 arity(1, 1)?;
                 validate_cookie_name(&args[0]).map_err(|e| site.error(e))?;
                 self.config.cookie_name = args[0].clone();
+                self.cookie_name_set = true;
             }
             "protocol_version_compatibility" => {
                 arity(1, 1)?;
                 // Parsed as an integer like the reference (Go's Atoi), so `+7` is fine too.
-                if args[0].parse::<i64>().ok() != Some(7) {
-                    return Err(site.error(format!(
-                        "only protocol version 7 is supported (as in the reference), got {:?}",
-                        args[0]
-                    )));
+                // 8 is the reference 1.0's value: refused by `finish` whatever the protocol,
+                // with a message fitting the protocol, which is not known yet.
+                match args[0].parse::<i64>() {
+                    Ok(7) => self.compatibility = Some((7, site)),
+                    Ok(8) => self.compatibility = Some((8, site)),
+                    _ => return Err(site.error(compatibility_7_only(&args[0]))),
                 }
-                self.config.protocol_version_compatibility = Some(7);
             }
             "transport" => {
                 arity(1, 1)?;
@@ -370,6 +461,12 @@ impl<'e> Builder<'e> {
                 ));
                 self.config.transport = transport;
             }
+            "topic_matcher_cache" => {
+                arity(1, 1)?;
+                let size = parse_int(&args[0]).map_err(|e| site.error(e))?;
+                // <= 0 disables the cache, as with topic_selector_cache.
+                self.config.topic_selector_cache = usize::try_from(size).unwrap_or(0);
+            }
             "topic_selector_cache" => {
                 arity(1, 2)?;
                 let size = parse_int(&args[0]).map_err(|e| site.error(e))?;
@@ -399,10 +496,52 @@ impl<'e> Builder<'e> {
         Ok(())
     }
 
-    /// Resolves keys (JWKS first), validates them and checks that a hub can run.
+    /// Settles what depends on the protocol, resolves and validates keys, applies the
+    /// protocol's defaults and checks that a hub can run.
     pub(crate) fn finish(mut self) -> Result<Config, ConfigError> {
-        let publisher = resolve_keys("publisher", self.publisher, &mut self.config.warnings)?;
-        let subscriber = resolve_keys("subscriber", self.subscriber, &mut self.config.warnings)?;
+        match self.config.protocol {
+            Protocol::Draft07 => self.finish_draft07()?,
+            Protocol::Draft08 => self.finish_draft08()?,
+        }
+        let protocol = self.config.protocol;
+        if !self.cookie_name_set {
+            self.config.cookie_name = protocol.default_cookie_name().to_owned();
+        }
+        if !self.max_request_body_size_set {
+            self.config.max_request_body_size = Some(protocol.default_max_request_body_size());
+        }
+        Ok(self.config)
+    }
+
+    fn finish_draft07(&mut self) -> Result<(), ConfigError> {
+        if let Some(site) = self.draft08_only_sites.first() {
+            let hint = if matches!(site, Site::Directive { directive, .. } if directive == "issuer")
+            {
+                "; with draft-07 the keys are set with publisher_jwt and subscriber_jwt (or the \
+                 MERCURE_*_JWT_KEY variables)"
+            } else {
+                ""
+            };
+            return Err(site.error(format!(
+                "needs protocol draft-08 (add the directive `protocol draft-08`; draft-07 is the \
+                 default){hint}"
+            )));
+        }
+        match &self.compatibility {
+            Some((7, _)) => self.config.protocol_version_compatibility = Some(7),
+            Some((value, site)) => return Err(site.error(compatibility_7_only(&value.to_string()))),
+            None => {}
+        }
+        if self.env_var(TRUSTED_ISSUERS_VAR).is_some() {
+            self.config.warnings.push(format!(
+                "{TRUSTED_ISSUERS_VAR} is ignored with protocol draft-07 (tokens have no trusted \
+                 issuer there); it applies with `protocol draft-08`"
+            ));
+        }
+        let warnings = &mut self.config.warnings;
+        let publisher = resolve_keys("publisher", std::mem::take(&mut self.publisher), warnings)?;
+        let subscriber =
+            resolve_keys("subscriber", std::mem::take(&mut self.subscriber), warnings)?;
         if publisher.is_none() {
             return Err(ConfigError::Incomplete(
                 "no publisher key: set MERCURE_PUBLISHER_JWT_KEY or the publisher_jwt directive \
@@ -420,7 +559,119 @@ impl<'e> Builder<'e> {
         }
         self.config.publisher = publisher;
         self.config.subscriber = subscriber;
-        Ok(self.config)
+        Ok(())
+    }
+
+    fn finish_draft08(&mut self) -> Result<(), ConfigError> {
+        let chosen_at = self
+            .protocol_site
+            .as_ref()
+            .map(|s| format!(" (set at {})", s.describe()))
+            .unwrap_or_default();
+        if let Some(site) = self.legacy_key_sites.first() {
+            return Err(site.error(format!(
+                "not available with protocol draft-08{chosen_at}: declare keys per token issuer, \
+                 e.g. `issuer https://idp.example.com {{ publisher {{ jwt <key> [<algorithm>] }} \
+                 subscriber {{ jwks_uri <url> }} }}`, or use the MERCURE_PUBLISHER_JWT_KEY / \
+                 MERCURE_SUBSCRIBER_JWT_KEY variables with {TRUSTED_ISSUERS_VAR} (the reference \
+                 accepts this directive only in its compatibility mode, which Quicksilver does \
+                 not implement)"
+            )));
+        }
+        if let Some((_, site)) = &self.compatibility {
+            return Err(site.error(format!(
+                "not implemented with protocol draft-08{chosen_at}: the reference's compatibility \
+                 mode (which relaxes token validation for older clients) is not available; \
+                 remove the directive, or use `protocol draft-07` for draft-07 clients"
+            )));
+        }
+
+        // The environment's keys form the issuer the reference image's Caddyfile declares
+        // first: `issuer {$MERCURE_TRUSTED_ISSUERS:https://localhost} { ... }`.
+        let trusted = self.env_var(TRUSTED_ISSUERS_VAR);
+        if let Some(id) = &trusted
+            && id.contains(char::is_whitespace)
+        {
+            return Err(Site::Env(TRUSTED_ISSUERS_VAR.to_owned()).error(format!(
+                "expected one issuer identifier (the exact `iss` of the tokens signed with \
+                 MERCURE_PUBLISHER_JWT_KEY / MERCURE_SUBSCRIBER_JWT_KEY), got {id:?}; declare \
+                 other issuers with issuer blocks"
+            )));
+        }
+        let env_id = trusted
+            .clone()
+            .unwrap_or_else(|| DEFAULT_TRUSTED_ISSUER.to_owned());
+        // Only the environment can have filled these with draft-08: the key directives were
+        // refused above.
+        let publisher = std::mem::take(&mut self.publisher).static_key;
+        let subscriber = std::mem::take(&mut self.subscriber).static_key;
+        let env_sites: Vec<String> = [&publisher, &subscriber]
+            .into_iter()
+            .flatten()
+            .map(|k| k.key_site.describe())
+            .collect();
+        let block = self.issuers.iter().find(|(i, _)| i.id == env_id);
+        let mut issuers = Vec::with_capacity(self.issuers.len() + 1);
+        match (env_sites.is_empty(), block) {
+            // Directives override the environment, as `publisher_jwt` does with draft-07;
+            // the reference would see two blocks for one issuer, an error there.
+            (false, Some((_, site))) => self.config.warnings.push(format!(
+                "{} ignored: the issuer block at {} configures the issuer {env_id:?} (named by \
+                 {TRUSTED_ISSUERS_VAR}{}) and replaces the keys from the environment",
+                env_sites.join(" and "),
+                site.describe(),
+                if trusted.is_some() {
+                    String::new()
+                } else {
+                    format!(", default {DEFAULT_TRUSTED_ISSUER}")
+                },
+            )),
+            (false, None) => {
+                let key = |k: Option<StaticKey>| -> Result<Option<KeySource>, ConfigError> {
+                    let Some(k) = k else { return Ok(None) };
+                    validate_key(&k)?;
+                    Ok(Some(KeySource::Static {
+                        key: k.key,
+                        alg: k.alg,
+                    }))
+                };
+                issuers.push(IssuerConfig {
+                    id: env_id,
+                    publisher: key(publisher)?,
+                    subscriber: key(subscriber)?,
+                    authorization_server: false,
+                });
+            }
+            (true, None) if trusted.is_some() => self.config.warnings.push(format!(
+                "{TRUSTED_ISSUERS_VAR} names the issuer {env_id:?}, but neither \
+                 MERCURE_PUBLISHER_JWT_KEY nor MERCURE_SUBSCRIBER_JWT_KEY is set: no key is \
+                 configured for it"
+            )),
+            (true, _) => {}
+        }
+        issuers.extend(
+            std::mem::take(&mut self.issuers)
+                .into_iter()
+                .map(|(i, _)| i),
+        );
+
+        if !issuers.iter().any(|i| i.publisher.is_some()) {
+            return Err(ConfigError::Incomplete(format!(
+                "no publisher key: set MERCURE_PUBLISHER_JWT_KEY (the key of the issuer named by \
+                 {TRUSTED_ISSUERS_VAR}, default {DEFAULT_TRUSTED_ISSUER}) or give an issuer \
+                 block a publisher {{ jwt <key> [<algorithm>] }} or publisher {{ jwks_uri <url> }}"
+            )));
+        }
+        if !self.config.anonymous && !issuers.iter().any(|i| i.subscriber.is_some()) {
+            return Err(ConfigError::Incomplete(format!(
+                "no subscriber key: set MERCURE_SUBSCRIBER_JWT_KEY (the key of the issuer named by \
+                 {TRUSTED_ISSUERS_VAR}, default {DEFAULT_TRUSTED_ISSUER}) or give an issuer \
+                 block a subscriber {{ jwt <key> [<algorithm>] }} or subscriber {{ jwks_uri <url> }}, \
+                 or add the anonymous directive to allow subscribers without a token"
+            )));
+        }
+        self.config.issuers = issuers;
+        Ok(())
     }
 }
 
@@ -438,7 +689,10 @@ fn resolve_keys(
                     site.describe()
                 ));
             }
-            Ok(Some(KeySource::Jwks { url }))
+            Ok(Some(KeySource::Jwks {
+                url,
+                algs: Vec::new(),
+            }))
         }
         (None, Some(static_key)) => {
             validate_key(&static_key)?;
@@ -451,18 +705,23 @@ fn resolve_keys(
     }
 }
 
-fn validate_key(k: &StaticKey) -> Result<(), ConfigError> {
+/// Why `alg` is refused (it is not one of [`SUPPORTED_ALGORITHMS`]).
+pub(crate) fn unsupported_algorithm(alg: &str) -> String {
+    let hint = SUPPORTED_ALGORITHMS
+        .iter()
+        .find(|a| a.eq_ignore_ascii_case(alg))
+        .map(|a| format!(" (did you mean {a:?}? algorithm names are case-sensitive)"))
+        .unwrap_or_default();
+    format!(
+        "unsupported JWT algorithm {alg:?}{hint}; expected one of {}",
+        SUPPORTED_ALGORITHMS.join(", ")
+    )
+}
+
+pub(crate) fn validate_key(k: &StaticKey) -> Result<(), ConfigError> {
     let alg = k.alg.as_str();
     if !SUPPORTED_ALGORITHMS.contains(&alg) {
-        let hint = SUPPORTED_ALGORITHMS
-            .iter()
-            .find(|a| a.eq_ignore_ascii_case(alg))
-            .map(|a| format!(" (did you mean {a:?}? algorithm names are case-sensitive)"))
-            .unwrap_or_default();
-        return Err(k.alg_site.error(format!(
-            "unsupported JWT algorithm {alg:?}{hint}; expected one of {}",
-            SUPPORTED_ALGORITHMS.join(", ")
-        )));
+        return Err(k.alg_site.error(unsupported_algorithm(alg)));
     }
     let pem = k.key.trim_start().starts_with("-----BEGIN");
     let hmac = alg.starts_with("HS");
@@ -485,7 +744,7 @@ fn validate_key(k: &StaticKey) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn check_arity(
+pub(crate) fn check_arity(
     site: &Site,
     usage: &str,
     args: &[String],
@@ -524,7 +783,7 @@ fn unknown_directive_reason(name: &str, has_block: bool) -> String {
 /// gives ""). Unlike `{$NAME}`, the result stays a single argument, which is why the
 /// reference's Caddyfile uses it for keys (PEM keys contain spaces and newlines). Other
 /// `{...}` placeholders are kept verbatim.
-fn expand_placeholders(text: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
+pub(crate) fn expand_placeholders(text: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("{env.") {
@@ -538,12 +797,16 @@ fn expand_placeholders(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Stri
     out
 }
 
+fn compatibility_7_only(value: &str) -> String {
+    format!("only protocol version 7 is supported (as in the reference), got {value:?}")
+}
+
 fn parse_int(s: &str) -> Result<i64, String> {
     s.parse::<i64>()
         .map_err(|_| format!("expected an integer, got {s:?}"))
 }
 
-fn validate_jwks_url(s: &str) -> Result<(), String> {
+pub(crate) fn validate_jwks_url(s: &str) -> Result<(), String> {
     let url = Url::parse(s).map_err(|e| format!("invalid URL {s:?} ({e})"))?;
     match url.scheme() {
         "https" | "http" => {
@@ -560,6 +823,58 @@ fn validate_jwks_url(s: &str) -> Result<(), String> {
             "unsupported scheme {scheme:?} in {s:?}; expected an https://, http:// or file:// URL"
         )),
     }
+}
+
+/// A draft-08 resource identifier: what tokens carry in `aud` and the metadata publishes as
+/// `resource` (RFC 9728: a URL, with a host, without fragment; `https` expected). Returns a
+/// note when the scheme is not `https`.
+fn validate_resource_identifier(s: &str) -> Result<Option<String>, String> {
+    let example = "e.g. https://hub.example.com/.well-known/mercure";
+    let url = Url::parse(s)
+        .map_err(|e| format!("expected an absolute URL ({example}), got {s:?} ({e})"))?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!(
+            "expected an absolute URL with a host ({example}), got {s:?}"
+        ));
+    }
+    if url.fragment().is_some() {
+        return Err(format!(
+            "{s:?} has a fragment (#...), which a resource identifier must not have"
+        ));
+    }
+    Ok((url.scheme() != "https").then(|| {
+        format!(
+            "the resource identifier {s:?} does not use https; strict OAuth clients (RFC 9728) \
+             ignore the hub's protected resource metadata then"
+        )
+    }))
+}
+
+/// One `public_urls` entry: an `http`/`https` URL whose origin (`scheme://host[:port]`,
+/// lowercase, default port left out) is returned. Only the origin counts, so a path, query
+/// or fragment gives a note saying it is ignored.
+fn public_url_origin(s: &str) -> Result<(String, Option<String>), String> {
+    let expected = "expected a URL such as https://hub.example.com or http://localhost:3000";
+    let url = Url::parse(s).map_err(|e| format!("invalid URL {s:?} ({e}); {expected}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "unsupported scheme {:?} in {s:?}; {expected}",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("missing host in {s:?}; {expected}"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "{s:?} has a user name or password, which a public URL must not have"
+        ));
+    }
+    let origin = url.origin().ascii_serialization();
+    let note = (url.path() != "/" || url.query().is_some() || url.fragment().is_some()).then(|| {
+        format!("public_urls: only the scheme, host and port of {s:?} are used ({origin}); the rest is ignored")
+    });
+    Ok((origin, note))
 }
 
 /// `*`, `null`, or `scheme://host[:port]` — what browsers send in `Origin`. A `*` may appear
@@ -658,7 +973,10 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// The closest candidate within edit distance 2 (1 for words shorter than 6 characters, so
 /// that short unrelated words do not get absurd suggestions), if any.
-fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn suggest<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
     let max = if word.chars().count() < 6 { 1 } else { 2 };
     candidates
         .map(|c| (edit_distance(word, c), c))

@@ -95,6 +95,11 @@ fn defaults() {
     assert_eq!(c.topic_selector_cache, 100_000);
     assert_eq!(c.subscriber_list_cache_size, 100_000);
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // Draft-08 settings stay empty; the body cap is the draft-07 one.
+    assert!(c.issuers.is_empty() && c.public_urls.is_empty());
+    assert_eq!(c.resource_identifier, None);
+    assert_eq!(c.max_request_body_size, Some(10 * 1024 * 1024));
+    assert!(!c.debugger && !c.playground);
     // Same as Config::default() apart from the keys.
     let d = Config {
         publisher: c.publisher.clone(),
@@ -403,13 +408,17 @@ fn jwks_urls_take_precedence() {
     assert_eq!(
         c.publisher,
         Some(KeySource::Jwks {
-            url: "https://idp.example/jwks.json".into()
+            url: "https://idp.example/jwks.json".into(),
+            // Draft-07 JWKS URLs have no algorithm list.
+            algs: Vec::new(),
         })
     );
     assert_eq!(
         c.subscriber,
         Some(KeySource::Jwks {
-            url: "file:///etc/jwks.json".into()
+            url: "file:///etc/jwks.json".into(),
+            // Draft-07 JWKS URLs have no algorithm list.
+            algs: Vec::new(),
         })
     );
     assert_eq!(c.warnings.len(), 2);
@@ -523,15 +532,33 @@ fn server_name_forms() {
 #[test]
 fn protocol_directive() {
     assert_eq!(
-        Env::keys().err("protocol draft-08"),
-        "config.caddy:1: protocol: protocol draft-08 is not supported yet; remove the directive (draft-07 is the default)"
+        Env::keys().ok("protocol draft-08").protocol,
+        Protocol::Draft08
     );
-    let e = Env::keys().err("protocol 1.0");
-    assert!(
-        e.starts_with("config.caddy:1: protocol: expected draft-07"),
-        "{e}"
+    assert_eq!(
+        Env::keys().ok("protocol draft-07").protocol,
+        Protocol::Draft07
+    );
+    // The last one wins, across layers too.
+    assert_eq!(
+        Env::keys()
+            .ok("protocol draft-08\nprotocol draft-07")
+            .protocol,
+        Protocol::Draft07
+    );
+    let env = Env::keys().with("MERCURE_EXTRA_DIRECTIVES", "protocol draft-08");
+    assert_eq!(env.load(None).unwrap().protocol, Protocol::Draft08);
+    assert_eq!(env.ok("protocol draft-07").protocol, Protocol::Draft07);
+    assert_eq!(
+        Env::keys().err("protocol 1.0"),
+        "config.caddy:1: protocol: expected draft-07 (the default) or draft-08, got \"1.0\""
+    );
+    assert_eq!(
+        Env::keys().err("protocol"),
+        "config.caddy:1: protocol: missing argument; usage: protocol draft-07|draft-08"
     );
     assert_eq!(Protocol::Draft07.to_string(), "draft-07");
+    assert_eq!(Protocol::Draft08.to_string(), "draft-08");
 }
 
 #[test]
@@ -965,4 +992,852 @@ fn error_variants_carry_structured_fields() {
         .load(None)
         .unwrap_err();
     assert!(matches!(e, ConfigError::Env { ref var, .. } if var == "SERVER_NAME"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Protocol draft-08: issuers, the environment's issuer, draft-08 directives and defaults.
+// ---------------------------------------------------------------------------------------
+
+const LOCALHOST: &str = "https://localhost";
+
+fn issuer(id: &str, publisher: Option<KeySource>, subscriber: Option<KeySource>) -> IssuerConfig {
+    IssuerConfig {
+        id: id.to_owned(),
+        publisher,
+        subscriber,
+        authorization_server: false,
+    }
+}
+
+fn jwks(url: &str, algs: &[&str]) -> Option<KeySource> {
+    Some(KeySource::Jwks {
+        url: url.to_owned(),
+        algs: strings(algs),
+    })
+}
+
+fn static_key(key: &str, alg: &str) -> Option<KeySource> {
+    Some(KeySource::Static {
+        key: key.to_owned(),
+        alg: alg.to_owned(),
+    })
+}
+
+/// `protocol draft-08` followed by `rest`.
+fn d8(rest: &str) -> String {
+    format!("protocol draft-08\n{rest}")
+}
+
+#[test]
+fn draft08_defaults_and_env_issuer() {
+    let c = Env::keys().ok("protocol draft-08");
+    assert_eq!(c.protocol, Protocol::Draft08);
+    // The environment's keys are those of the default issuer, as in the reference image.
+    assert_eq!(c.issuers, vec![issuer(LOCALHOST, hs256(KEY), hs256(KEY))]);
+    assert_eq!(c.issuers[0].id, DEFAULT_TRUSTED_ISSUER);
+    assert_eq!((c.publisher.clone(), c.subscriber.clone()), (None, None));
+    assert_eq!(c.cookie_name, "__Secure-mercure_access_token");
+    assert_eq!(c.cookie_name, DEFAULT_COOKIE_NAME_DRAFT08);
+    assert_eq!(c.max_request_body_size, Some(1024 * 1024));
+    assert_eq!(
+        c.max_request_body_size,
+        Some(Protocol::Draft08.default_max_request_body_size())
+    );
+    assert_eq!(c.resource_identifier, None);
+    assert!(c.public_urls.is_empty());
+    assert_eq!(c.protocol_version_compatibility, None);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // Everything else keeps the draft-07 defaults.
+    let d7 = Env::keys().load(None).unwrap();
+    assert_eq!(
+        c,
+        Config {
+            protocol: Protocol::Draft08,
+            publisher: None,
+            subscriber: None,
+            issuers: c.issuers.clone(),
+            cookie_name: c.cookie_name.clone(),
+            max_request_body_size: c.max_request_body_size,
+            ..d7.clone()
+        }
+    );
+    assert_eq!(d7.cookie_name, Protocol::Draft07.default_cookie_name());
+    // Explicit settings win over the protocol's defaults, whatever the order.
+    let c = Env::keys()
+        .ok("cookie_name mercureAuthorization\nmax_request_body_size 2MiB\nprotocol draft-08");
+    assert_eq!(c.cookie_name, "mercureAuthorization");
+    assert_eq!(c.max_request_body_size, Some(2 * 1024 * 1024));
+}
+
+#[test]
+fn draft08_env_issuer_name_and_algorithms() {
+    let env = Env::new(&[
+        ("MERCURE_PUBLISHER_JWT_KEY", PEM),
+        ("MERCURE_PUBLISHER_JWT_ALG", "EdDSA"),
+        ("MERCURE_SUBSCRIBER_JWT_KEY", "subsecret"),
+        ("MERCURE_SUBSCRIBER_JWT_ALG", "HS512"),
+        (
+            "MERCURE_TRUSTED_ISSUERS",
+            "https://idp.example.com/realms/x",
+        ),
+        ("MERCURE_EXTRA_DIRECTIVES", "protocol draft-08"),
+    ]);
+    let c = env.load(None).unwrap();
+    assert_eq!(
+        c.issuers,
+        vec![issuer(
+            "https://idp.example.com/realms/x",
+            static_key(PEM, "EdDSA"),
+            static_key("subsecret", "HS512"),
+        )]
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // An empty MERCURE_TRUSTED_ISSUERS counts as unset.
+    let c = Env::keys().with("MERCURE_TRUSTED_ISSUERS", "").ok(&d8(""));
+    assert_eq!(c.issuers[0].id, LOCALHOST);
+    // The identifier is one `iss` value, not a list.
+    let e = Env::keys()
+        .with("MERCURE_TRUSTED_ISSUERS", "https://a https://b")
+        .err(&d8(""));
+    assert!(
+        e.starts_with("MERCURE_TRUSTED_ISSUERS: expected one issuer identifier"),
+        "{e}"
+    );
+    // Only a publisher key in the environment: an issuer that cannot subscribe.
+    let c = Env::new(&[("MERCURE_PUBLISHER_JWT_KEY", KEY)]).ok(&d8("anonymous"));
+    assert_eq!(c.issuers, vec![issuer(LOCALHOST, hs256(KEY), None)]);
+    // Key rules are those of draft-07, reported on the variables.
+    let e = Env::keys()
+        .with("MERCURE_PUBLISHER_JWT_KEY", PEM)
+        .err(&d8(""));
+    assert!(
+        e.starts_with("MERCURE_PUBLISHER_JWT_KEY: the key is PEM-encoded"),
+        "{e}"
+    );
+    assert!(e.contains("MERCURE_PUBLISHER_JWT_ALG"), "{e}");
+    let e = Env::keys()
+        .with("MERCURE_SUBSCRIBER_JWT_ALG", "none")
+        .err(&d8(""));
+    assert!(
+        e.starts_with("MERCURE_SUBSCRIBER_JWT_ALG: unsupported JWT algorithm \"none\""),
+        "{e}"
+    );
+    // MERCURE_TRUSTED_ISSUERS alone names nothing usable: a warning, and the missing keys.
+    let c = Env::new(&[("MERCURE_TRUSTED_ISSUERS", "https://idp")]).ok(&d8(
+        "anonymous\nissuer https://other {\n publisher {\n  jwt k\n }\n}",
+    ));
+    assert_eq!(c.issuers, vec![issuer("https://other", hs256("k"), None)]);
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(
+        c.warnings[0]
+            .starts_with("MERCURE_TRUSTED_ISSUERS names the issuer \"https://idp\", but neither"),
+        "{:?}",
+        c.warnings
+    );
+    // With draft-07 the variable has no meaning: a warning.
+    let c = Env::keys()
+        .with("MERCURE_TRUSTED_ISSUERS", "https://idp")
+        .load(None)
+        .unwrap();
+    assert!(c.issuers.is_empty());
+    assert_eq!(c.publisher, hs256(KEY));
+    assert_eq!(c.warnings.len(), 1);
+    assert!(
+        c.warnings[0].starts_with("MERCURE_TRUSTED_ISSUERS is ignored with protocol draft-07"),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
+fn issuer_blocks() {
+    let file = d8("mercure {
+\tissuer https://idp.example.com {
+\t\tauthorization_server
+\t\tpublisher {
+\t\t\tjwks_uri https://idp.example.com/jwks.json RS256 ES256 RS256
+\t\t}
+\t\tsubscriber {
+\t\t\tjwks_uri file:///etc/mercure/jwks.json
+\t\t}
+\t}
+\tissuer self {
+\t\tpublisher {
+\t\t\tjwt {env.PEM_KEY} ES384
+\t\t}
+\t\tsubscriber {
+\t\t\tjwt secret
+\t\t}
+\t}
+\tissuer {$ISS_ID} {
+\t\tsubscriber {
+\t\t\tjwt `s2` HS384
+\t\t}
+\t}
+}");
+    let c = Env::new(&[("PEM_KEY", PEM), ("ISS_ID", "urn:example:iss")]).ok(&file);
+    assert_eq!(
+        c.issuers,
+        vec![
+            IssuerConfig {
+                authorization_server: true,
+                ..issuer(
+                    "https://idp.example.com",
+                    // Duplicates dropped, order kept.
+                    jwks("https://idp.example.com/jwks.json", &["RS256", "ES256"]),
+                    jwks("file:///etc/mercure/jwks.json", &[]),
+                )
+            },
+            issuer("self", static_key(PEM, "ES384"), hs256("secret")),
+            issuer("urn:example:iss", None, static_key("s2", "HS384")),
+        ]
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // An issuer block next to the environment's issuer: both, the environment's first.
+    let c = Env::keys().ok(&d8(
+        "issuer https://idp {\n  publisher {\n    jwks_uri https://idp/jwks\n  }\n}",
+    ));
+    assert_eq!(
+        c.issuers,
+        vec![
+            issuer(LOCALHOST, hs256(KEY), hs256(KEY)),
+            issuer("https://idp", jwks("https://idp/jwks", &[]), None),
+        ]
+    );
+    // Every supported algorithm is accepted in a JWKS list.
+    let all = SUPPORTED_ALGORITHMS.join(" ");
+    let c = Env::new(&[]).ok(&d8(&format!(
+        "anonymous\nissuer i {{\n publisher {{\n  jwks_uri https://i/jwks {all}\n }}\n}}"
+    )));
+    assert_eq!(
+        c.issuers[0].publisher,
+        jwks("https://i/jwks", SUPPORTED_ALGORITHMS)
+    );
+    // An issuer's keys are redacted in debug output.
+    let c = Env::new(&[]).ok(&d8(
+        "issuer i {\n publisher {\n  jwt topsecret\n }\n subscriber {\n  jwt topsecret\n }\n}",
+    ));
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("topsecret"), "{debug}");
+    assert!(debug.contains("<redacted, 9 bytes>"), "{debug}");
+}
+
+#[test]
+fn issuer_key_rules() {
+    let block = |role: &str, line: &str| {
+        d8(&format!(
+            "anonymous\nissuer https://i {{\n  {role} {{\n    {line}\n  }}\n}}"
+        ))
+    };
+    let env = Env::new(&[("PEM_KEY", PEM)]);
+    // Raw secret: HS256 by default; an empty algorithm (unset placeholder) too.
+    let c = env.ok(&block("publisher", "jwt s"));
+    assert_eq!(c.issuers[0].publisher, hs256("s"));
+    let c = env.ok(&block("publisher", "jwt s {env.UNSET}"));
+    assert_eq!(c.issuers[0].publisher, hs256("s"));
+    // PEM keys need an asymmetric algorithm, and HS* keys a secret; errors point at the line.
+    let c = env.ok(&block("publisher", "jwt {env.PEM_KEY} RS256"));
+    assert_eq!(c.issuers[0].publisher, static_key(PEM, "RS256"));
+    let e = env.err(&block("publisher", "jwt {env.PEM_KEY}"));
+    assert!(
+        e.starts_with("config.caddy:5: jwt: the key is PEM-encoded (-----BEGIN ...) but the algorithm is HS256"),
+        "{e}"
+    );
+    assert!(e.contains("the second argument of jwt"), "{e}");
+    let e = env.err(&block("publisher", "jwt {env.PEM_KEY} HS512"));
+    assert!(e.contains("the algorithm is HS512"), "{e}");
+    let e = env.err(&block("subscriber", "jwt secret ES256"));
+    assert!(
+        e.starts_with("config.caddy:5: jwt: the algorithm ES256 needs a PEM-encoded public key"),
+        "{e}"
+    );
+    let e = env.err(&block("publisher", "jwt secret hs256"));
+    assert!(
+        e.starts_with(
+            "config.caddy:5: jwt: unsupported JWT algorithm \"hs256\" (did you mean \"HS256\"?"
+        ),
+        "{e}"
+    );
+    // JWKS: URL and algorithms are checked.
+    let e = env.err(&block("publisher", "jwks_uri https://i/jwks RS256 none"));
+    assert!(
+        e.starts_with(
+            "config.caddy:5: jwks_uri: unsupported JWT algorithm \"none\"; expected one of HS256"
+        ),
+        "{e}"
+    );
+    // ES512 is in the reference's default list, but not supported here.
+    let e = env.err(&block("publisher", "jwks_uri https://i/jwks ES512"));
+    assert!(e.contains("unsupported JWT algorithm \"ES512\""), "{e}");
+    let e = env.err(&block("publisher", "jwks_uri https://i/jwks es256"));
+    assert!(e.contains("(did you mean \"ES256\"?"), "{e}");
+    let e = env.err(&block("publisher", "jwks_uri ftp://i/jwks"));
+    assert!(
+        e.starts_with("config.caddy:5: jwks_uri: unsupported scheme \"ftp\""),
+        "{e}"
+    );
+    // Unset placeholders among the algorithms are skipped.
+    let c = env.ok(&block(
+        "publisher",
+        "jwks_uri https://i/jwks {env.UNSET} PS256",
+    ));
+    assert_eq!(c.issuers[0].publisher, jwks("https://i/jwks", &["PS256"]));
+    // An empty key or URL leaves the role without key, with a warning.
+    let file = d8(
+        "anonymous\nissuer https://i {\n  publisher {\n    jwt k\n  }\n  subscriber {\n    jwt {env.UNSET}\n  }\n}\nissuer https://j {\n  subscriber {\n    jwks_uri {env.UNSET} RS256\n  }\n  publisher {\n    jwt k2\n  }\n}",
+    );
+    let c = env.ok(&file);
+    assert_eq!(
+        c.issuers,
+        vec![
+            issuer("https://i", hs256("k"), None),
+            issuer("https://j", hs256("k2"), None),
+        ]
+    );
+    assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+    assert_eq!(
+        c.warnings[0],
+        "config.caddy line 8: jwt has an empty key (unset environment variable?); the issuer \"https://i\" gets no subscriber key from it"
+    );
+    assert!(c.warnings[1].starts_with("config.caddy line 13: jwks_uri has an empty URL"));
+}
+
+#[test]
+fn issuer_block_errors() {
+    let k = Env::keys();
+    for (file, expected) in [
+        (
+            "issuer {\n}",
+            "config.caddy:2: issuer: missing argument; usage: issuer <identifier> { [authorization_server] publisher { jwt <key> [<algorithm>] | jwks_uri <url> [<algorithm>...] } subscriber { ... } }",
+        ),
+        (
+            "issuer a b {\n}",
+            "config.caddy:2: issuer: unexpected argument \"b\"; usage: issuer <identifier> { [authorization_server] publisher { jwt <key> [<algorithm>] | jwks_uri <url> [<algorithm>...] } subscriber { ... } }",
+        ),
+        (
+            "issuer https://i",
+            "config.caddy:2: issuer: expected a block; usage: issuer <identifier> { [authorization_server] publisher { jwt <key> [<algorithm>] | jwks_uri <url> [<algorithm>...] } subscriber { ... } }",
+        ),
+        (
+            "issuer {env.UNSET} {\n  publisher {\n    jwt k\n  }\n}",
+            "config.caddy:2: issuer: the issuer identifier must not be empty (unset environment variable?); it is the exact `iss` of the tokens, e.g. https://idp.example.com",
+        ),
+        (
+            "issuer https://i {\n  authorization_server\n}",
+            "config.caddy:2: issuer: the issuer \"https://i\" has no key: give it a publisher { ... } and/or a subscriber { ... } block with a jwt or jwks_uri (an empty key, e.g. from an unset environment variable, counts as none)",
+        ),
+        (
+            "issuer https://i {\n  publisher {\n    jwt {env.UNSET}\n  }\n}",
+            "config.caddy:2: issuer: the issuer \"https://i\" has no key: give it a publisher { ... } and/or a subscriber { ... } block with a jwt or jwks_uri (an empty key, e.g. from an unset environment variable, counts as none)",
+        ),
+        (
+            "issuer https://i {\n  publisher {\n  }\n}",
+            "config.caddy:3: publisher: empty publisher block; usage: publisher { jwt <key> [<algorithm>] } or { jwks_uri <url> [<algorithm>...] }",
+        ),
+        (
+            "issuer https://i {\n  publisher {}\n}",
+            "config.caddy:3: publisher: empty publisher block; usage: publisher { jwt <key> [<algorithm>] } or { jwks_uri <url> [<algorithm>...] }",
+        ),
+        (
+            "issuer https://i {\n  publisher\n}",
+            "config.caddy:3: publisher: expected a block; usage: publisher { jwt <key> [<algorithm>] } or { jwks_uri <url> [<algorithm>...] }",
+        ),
+        (
+            "issuer https://i {\n  subscriber x {\n  }\n}",
+            "config.caddy:3: subscriber: unexpected argument \"x\"; usage: subscriber { jwt <key> [<algorithm>] } or { jwks_uri <url> [<algorithm>...] }",
+        ),
+        (
+            "issuer https://i {\n  publisher {\n    jwt k\n    jwks_uri https://i/jwks\n  }\n}",
+            "config.caddy:5: jwks_uri: jwt and jwks_uri are mutually exclusive: the publisher of the issuer \"https://i\" already has a jwt (line 4)",
+        ),
+        (
+            "issuer https://i {\n  subscriber {\n    jwks_uri https://i/jwks\n    jwt k\n  }\n}",
+            "config.caddy:5: jwt: jwt and jwks_uri are mutually exclusive: the subscriber of the issuer \"https://i\" already has a jwks_uri (line 4)",
+        ),
+        (
+            "issuer https://i {\n  publisher {\n    jwt k\n    jwt k2\n  }\n}",
+            "config.caddy:5: jwt: the publisher of the issuer \"https://i\" already has a jwt (line 4)",
+        ),
+        (
+            "issuer https://i {\n  publisher {\n    jwt k\n  }\n  publisher {\n    jwt k2\n  }\n}",
+            "config.caddy:6: publisher: the issuer \"https://i\" already has a publisher block (line 3); a role has one key: jwt or jwks_uri",
+        ),
+        (
+            "issuer https://i {\n  publisher {\n    jwks_url https://i/jwks\n  }\n}",
+            "config.caddy:4: jwks_url: unknown publisher directive (did you mean \"jwks_uri\"?); expected jwt <key> [<algorithm>] or jwks_uri <url> [<algorithm>...]",
+        ),
+        (
+            "issuer https://i {\n  publisher {\n    jwt\n  }\n}",
+            "config.caddy:4: jwt: missing argument; usage: jwt <key> [<algorithm>]",
+        ),
+        (
+            "issuer https://i {\n  publisher {\n    jwt k HS256 x\n  }\n}",
+            "config.caddy:4: jwt: unexpected argument \"x\"; usage: jwt <key> [<algorithm>]",
+        ),
+        (
+            "issuer https://i {\n  publisher {\n    jwks_uri\n  }\n}",
+            "config.caddy:4: jwks_uri: missing argument; usage: jwks_uri <url> [<algorithm>...]",
+        ),
+        (
+            "issuer https://i {\n  publisher {\n    jwt k {\n    }\n  }\n}",
+            "config.caddy:4: jwt: does not take a block; usage: jwt <key> [<algorithm>]",
+        ),
+        (
+            "issuer https://i {\n  publishers {\n  }\n}",
+            "config.caddy:3: publishers: unknown issuer directive (did you mean \"publisher\"?); expected authorization_server, publisher or subscriber",
+        ),
+        (
+            "issuer https://i {\n  authorization_server yes\n}",
+            "config.caddy:3: authorization_server: unexpected argument \"yes\"; usage: authorization_server",
+        ),
+        (
+            "issuer https://i {\n  jwt k\n}",
+            "config.caddy:3: jwt: must be inside a publisher { ... } or subscriber { ... } block of the issuer; usage: issuer <identifier> { [authorization_server] publisher { jwt <key> [<algorithm>] | jwks_uri <url> [<algorithm>...] } subscriber { ... } }",
+        ),
+    ] {
+        assert_eq!(k.err(&d8(file)), expected, "{file:?}");
+    }
+}
+
+#[test]
+fn duplicate_issuers() {
+    let block =
+        |id: &str, key: &str| format!("issuer {id} {{\n  publisher {{\n    jwt {key}\n  }}\n}}\n");
+    let file = d8(&format!(
+        "{}{}",
+        block("https://i", "a"),
+        block("https://i", "b")
+    ));
+    assert_eq!(
+        Env::keys().err(&file),
+        "config.caddy:7: issuer: duplicate issuer \"https://i\": it is already configured at config.caddy line 2; give each issuer one block holding its publisher and subscriber keys"
+    );
+    // Identifiers are compared exactly: these are three issuers.
+    let file = d8(&format!(
+        "{}{}{}",
+        block("https://i", "a"),
+        block("https://i/", "b"),
+        block("HTTPS://i", "c")
+    ));
+    assert_eq!(Env::keys().ok(&file).issuers.len(), 4);
+    // Across layers too: MERCURE_EXTRA_DIRECTIVES and the file are both directives.
+    let env = Env::keys().with("MERCURE_EXTRA_DIRECTIVES", &d8(&block("https://i", "a")));
+    let e = env.err(&format!("\n{}", block("https://i", "b")));
+    assert_eq!(
+        e,
+        "config.caddy:2: issuer: duplicate issuer \"https://i\": it is already configured at MERCURE_EXTRA_DIRECTIVES line 2; give each issuer one block holding its publisher and subscriber keys"
+    );
+}
+
+#[test]
+fn issuer_block_replaces_the_env_issuer() {
+    // The reference's Caddyfile would hold two blocks for one issuer; here the directive
+    // replaces the environment's issuer as a whole, with a warning.
+    let file = d8(
+        "anonymous\nissuer https://localhost {\n  authorization_server\n  publisher {\n    jwt other\n  }\n}",
+    );
+    let c = Env::keys().ok(&file);
+    assert_eq!(
+        c.issuers,
+        vec![IssuerConfig {
+            authorization_server: true,
+            ..issuer(LOCALHOST, hs256("other"), None)
+        }]
+    );
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert_eq!(
+        c.warnings[0],
+        "MERCURE_PUBLISHER_JWT_KEY and MERCURE_SUBSCRIBER_JWT_KEY ignored: the issuer block at config.caddy line 3 configures the issuer \"https://localhost\" (named by MERCURE_TRUSTED_ISSUERS, default https://localhost) and replaces the keys from the environment"
+    );
+    // Same with a named issuer; an invalid environment key that is replaced is no error.
+    let env = Env::new(&[
+        ("MERCURE_PUBLISHER_JWT_KEY", PEM),
+        ("MERCURE_TRUSTED_ISSUERS", "https://idp"),
+    ]);
+    let c = env.ok(&d8(
+        "anonymous\nissuer https://idp {\n  publisher {\n    jwt k\n  }\n}",
+    ));
+    assert_eq!(c.issuers, vec![issuer("https://idp", hs256("k"), None)]);
+    assert!(
+        c.warnings[0].starts_with("MERCURE_PUBLISHER_JWT_KEY ignored: the issuer block at config.caddy line 3 configures the issuer \"https://idp\" (named by MERCURE_TRUSTED_ISSUERS) and"),
+        "{:?}",
+        c.warnings
+    );
+    // A block for another issuer does not touch the environment's.
+    let c = env.with("MERCURE_PUBLISHER_JWT_ALG", "EdDSA").ok(&d8(
+        "anonymous\nissuer https://localhost {\n  publisher {\n    jwt k\n  }\n}",
+    ));
+    assert_eq!(c.issuers.len(), 2);
+    assert_eq!(
+        c.issuers[0],
+        issuer("https://idp", static_key(PEM, "EdDSA"), None)
+    );
+}
+
+#[test]
+fn draft08_required_keys() {
+    let e = Env::new(&[]).load(Some(d8("").as_str())).unwrap_err();
+    assert!(matches!(e, ConfigError::Incomplete(_)));
+    assert_eq!(
+        e.to_string(),
+        "no publisher key: set MERCURE_PUBLISHER_JWT_KEY (the key of the issuer named by MERCURE_TRUSTED_ISSUERS, default https://localhost) or give an issuer block a publisher { jwt <key> [<algorithm>] } or publisher { jwks_uri <url> }"
+    );
+    // Subscriber keys do not make up for a missing publisher key, even with anonymous.
+    let e = Env::new(&[("MERCURE_SUBSCRIBER_JWT_KEY", KEY)]).err(&d8("anonymous"));
+    assert!(e.starts_with("no publisher key"), "{e}");
+    let e = Env::new(&[("MERCURE_PUBLISHER_JWT_KEY", KEY)]).err(&d8(""));
+    assert!(
+        e.starts_with("no subscriber key: set MERCURE_SUBSCRIBER_JWT_KEY"),
+        "{e}"
+    );
+    assert!(e.contains("anonymous"), "{e}");
+    // The two roles may come from different issuers.
+    let c = Env::new(&[("MERCURE_PUBLISHER_JWT_KEY", KEY)]).ok(&d8(
+        "issuer https://idp {\n  subscriber {\n    jwks_uri https://idp/jwks\n  }\n}",
+    ));
+    assert_eq!(
+        c.issuers,
+        vec![
+            issuer(LOCALHOST, hs256(KEY), None),
+            issuer("https://idp", None, jwks("https://idp/jwks", &[])),
+        ]
+    );
+    // Keys from issuer blocks alone are enough.
+    let c = Env::new(&[]).ok(&d8(
+        "issuer a {\n  publisher {\n    jwt k\n  }\n  subscriber {\n    jwt k\n  }\n}",
+    ));
+    assert_eq!(c.issuers, vec![issuer("a", hs256("k"), hs256("k"))]);
+}
+
+#[test]
+fn protocol_specific_refusals() {
+    let k = Env::keys();
+    // Draft-07 key directives are refused with draft-08, wherever `protocol` is.
+    for (directive, args) in [
+        ("publisher_jwt", "k"),
+        ("subscriber_jwt", "k HS256"),
+        ("publisher_jwks_url", "https://i/jwks"),
+        ("subscriber_jwks_url", "https://i/jwks"),
+    ] {
+        let e = k.err(&format!("anonymous\n{directive} {args}\nprotocol draft-08"));
+        assert!(
+            e.starts_with(&format!(
+                "config.caddy:2: {directive}: not available with protocol draft-08 (set at config.caddy line 3): declare keys per token issuer, e.g. `issuer https://idp.example.com {{ publisher {{ jwt <key> [<algorithm>] }}"
+            )),
+            "{e}"
+        );
+        assert!(e.contains("MERCURE_TRUSTED_ISSUERS"), "{e}");
+        assert!(e.contains("compatibility mode"), "{e}");
+    }
+    // Even an empty key (unset placeholder) is refused: the directive has no draft-08 meaning.
+    let e = k.err(&d8("publisher_jwt {env.UNSET}"));
+    assert!(
+        e.starts_with("config.caddy:2: publisher_jwt: not available"),
+        "{e}"
+    );
+    // protocol_version_compatibility: not implemented with draft-08, whatever the value.
+    for value in ["7", "8"] {
+        let e = Env::keys()
+            .with("MERCURE_EXTRA_DIRECTIVES", "protocol draft-08")
+            .err(&format!("protocol_version_compatibility {value}"));
+        assert!(
+            e.starts_with("config.caddy:1: protocol_version_compatibility: not implemented with protocol draft-08 (set at MERCURE_EXTRA_DIRECTIVES line 1)"),
+            "{e}"
+        );
+    }
+    // ...and with draft-07, 8 is refused as before (7 only).
+    assert_eq!(
+        k.err("protocol_version_compatibility 8"),
+        "config.caddy:1: protocol_version_compatibility: only protocol version 7 is supported (as in the reference), got \"8\""
+    );
+    assert_eq!(
+        k.ok("protocol_version_compatibility 7\nprotocol draft-07")
+            .protocol_version_compatibility,
+        Some(7)
+    );
+    // The last value wins before the protocol is applied.
+    assert_eq!(
+        k.ok("protocol_version_compatibility 8\nprotocol_version_compatibility +7")
+            .protocol_version_compatibility,
+        Some(7)
+    );
+    // Draft-08 directives are refused with draft-07.
+    let e = k.err("anonymous\nissuer https://i {\n  publisher {\n    jwt k\n  }\n}");
+    assert_eq!(
+        e,
+        "config.caddy:2: issuer: needs protocol draft-08 (add the directive `protocol draft-08`; draft-07 is the default); with draft-07 the keys are set with publisher_jwt and subscriber_jwt (or the MERCURE_*_JWT_KEY variables)"
+    );
+    assert_eq!(
+        k.err("\nresource_identifier https://hub.example.com/.well-known/mercure"),
+        "config.caddy:2: resource_identifier: needs protocol draft-08 (add the directive `protocol draft-08`; draft-07 is the default)"
+    );
+    assert_eq!(
+        k.err("public_urls https://hub.example.com"),
+        "config.caddy:1: public_urls: needs protocol draft-08 (add the directive `protocol draft-08`; draft-07 is the default)"
+    );
+    // Switching back to draft-07 after draft-08 directives is refused too.
+    let e = k.err(&d8("public_urls https://a\nprotocol draft-07"));
+    assert!(
+        e.starts_with("config.caddy:2: public_urls: needs protocol draft-08"),
+        "{e}"
+    );
+}
+
+#[test]
+fn resource_identifier() {
+    let k = Env::keys();
+    let c = k.ok(&d8(
+        "resource_identifier https://localhost/.well-known/mercure",
+    ));
+    assert_eq!(
+        c.resource_identifier.as_deref(),
+        Some("https://localhost/.well-known/mercure")
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // Kept as written: tokens' `aud` is compared with it exactly.
+    let c = k.ok(&d8("resource_identifier HTTPS://Hub.Example.com"));
+    assert_eq!(
+        c.resource_identifier.as_deref(),
+        Some("HTTPS://Hub.Example.com")
+    );
+    // Not https: accepted with a warning.
+    let c = k.ok(&d8(
+        "resource_identifier http://localhost:3000/.well-known/mercure",
+    ));
+    assert_eq!(c.warnings.len(), 1);
+    assert!(
+        c.warnings[0].starts_with("config.caddy line 2: the resource identifier \"http://localhost:3000/.well-known/mercure\" does not use https"),
+        "{:?}",
+        c.warnings
+    );
+    // An unset placeholder: ignored with a warning (derived per request).
+    let c = k.ok(&d8("resource_identifier {env.UNSET}"));
+    assert_eq!(c.resource_identifier, None);
+    assert!(
+        c.warnings[0].contains("resource_identifier is empty"),
+        "{:?}",
+        c.warnings
+    );
+    for (value, needle) in [
+        (
+            "/.well-known/mercure",
+            "expected an absolute URL (e.g. https://hub.example.com/.well-known/mercure), got \"/.well-known/mercure\"",
+        ),
+        ("urn:example:hub", "expected an absolute URL with a host"),
+        (
+            "https://hub.example.com/.well-known/mercure#x",
+            "has a fragment",
+        ),
+        ("https://hub.example.com/#", "has a fragment"),
+        ("https://", "expected an absolute URL"),
+    ] {
+        let e = k.err(&d8(&format!("resource_identifier \"{value}\"")));
+        assert!(
+            e.starts_with("config.caddy:2: resource_identifier: "),
+            "{e}"
+        );
+        assert!(e.contains(needle), "{value:?}: {e}");
+    }
+    assert_eq!(
+        k.err(&d8("resource_identifier")),
+        "config.caddy:2: resource_identifier: missing argument; usage: resource_identifier <url>"
+    );
+    assert_eq!(
+        k.err(&d8("resource_identifier https://a https://b")),
+        "config.caddy:2: resource_identifier: unexpected argument \"https://b\"; usage: resource_identifier <url>"
+    );
+}
+
+#[test]
+fn public_urls() {
+    let k = Env::keys();
+    let c = k.ok(&d8(
+        "public_urls https://hub.example.com HTTP://LocalHost:3000 https://hub.example.com:443 https://[::1]:8443",
+    ));
+    // Stored as origins: lowercase, default port left out, duplicates dropped.
+    assert_eq!(
+        c.public_urls,
+        strings(&[
+            "https://hub.example.com",
+            "http://localhost:3000",
+            "https://[::1]:8443"
+        ])
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // A trailing slash is fine; a path is ignored with a warning.
+    let c = k.ok(&d8(
+        "public_urls https://a.example/ https://b.example/.well-known/mercure",
+    ));
+    assert_eq!(
+        c.public_urls,
+        strings(&["https://a.example", "https://b.example"])
+    );
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(
+        c.warnings[0].contains("only the scheme, host and port of \"https://b.example/.well-known/mercure\" are used (https://b.example)"),
+        "{:?}",
+        c.warnings
+    );
+    // A later list replaces an earlier one.
+    assert_eq!(
+        k.ok(&d8("public_urls https://a\npublic_urls https://b"))
+            .public_urls,
+        strings(&["https://b"])
+    );
+    for (value, needle) in [
+        ("hub.example.com", "invalid URL \"hub.example.com\""),
+        ("ftp://hub.example.com", "unsupported scheme \"ftp\""),
+        ("ws://hub.example.com", "unsupported scheme \"ws\""),
+        ("https://user:pw@hub.example.com", "user name or password"),
+        ("https://", "invalid URL"),
+        ("https://hub.example.com:99999", "invalid URL"),
+    ] {
+        let e = k.err(&d8(&format!("public_urls https://ok.example {value}")));
+        assert!(e.starts_with("config.caddy:2: public_urls: "), "{e}");
+        assert!(e.contains(needle), "{value:?}: {e}");
+    }
+    assert_eq!(
+        k.err(&d8("public_urls")),
+        "config.caddy:2: public_urls: missing argument; usage: public_urls <url>..."
+    );
+}
+
+#[test]
+fn max_request_body_size() {
+    let size = |protocol: &str, value: &str| {
+        Env::keys()
+            .ok(&format!(
+                "protocol {protocol}\nmax_request_body_size {value}"
+            ))
+            .max_request_body_size
+    };
+    for protocol in ["draft-07", "draft-08"] {
+        assert_eq!(size(protocol, "1MiB"), Some(1_048_576));
+        assert_eq!(size(protocol, "512KB"), Some(512_000));
+        assert_eq!(size(protocol, "1MB"), Some(1_000_000));
+        assert_eq!(size(protocol, "2048"), Some(2048));
+        assert_eq!(size(protocol, "\"1.5 kib\""), Some(1536));
+        // 0: no cap from the hub.
+        assert_eq!(size(protocol, "0"), None);
+        assert_eq!(size(protocol, "0MB"), None);
+    }
+    // Defaults: 10 MiB with draft-07 (as before), 1 MiB with draft-08.
+    assert_eq!(
+        Env::keys().load(None).unwrap().max_request_body_size,
+        Some(DEFAULT_MAX_REQUEST_BODY_SIZE_DRAFT07)
+    );
+    assert_eq!(
+        Env::keys().ok("protocol draft-08").max_request_body_size,
+        Some(DEFAULT_MAX_REQUEST_BODY_SIZE_DRAFT08)
+    );
+    let k = Env::keys();
+    assert_eq!(
+        k.err("\nmax_request_body_size big"),
+        "config.caddy:2: max_request_body_size: expected a size such as 1MiB, 512KB or 1048576 (bytes), got \"big\""
+    );
+    assert_eq!(
+        k.err("max_request_body_size -1"),
+        "config.caddy:1: max_request_body_size: expected a size such as 1MiB, 512KB or 1048576 (bytes), got \"-1\""
+    );
+    assert!(k.err("max_request_body_size 1MiBs").starts_with(
+        "config.caddy:1: max_request_body_size: unknown size unit \"mibs\" in \"1MiBs\""
+    ),);
+    assert_eq!(
+        k.err("max_request_body_size 100EiB"),
+        "config.caddy:1: max_request_body_size: \"100EiB\" is too large"
+    );
+    assert_eq!(
+        k.err("max_request_body_size"),
+        "config.caddy:1: max_request_body_size: missing argument; usage: max_request_body_size <size>"
+    );
+    assert_eq!(
+        k.err("max_request_body_size 1 MB"),
+        "config.caddy:1: max_request_body_size: unexpected argument \"MB\"; usage: max_request_body_size <size>"
+    );
+}
+
+#[test]
+fn topic_matcher_cache() {
+    for protocol in ["draft-07", "draft-08"] {
+        let c = Env::keys().ok(&format!("protocol {protocol}\ntopic_matcher_cache 10"));
+        assert_eq!(c.topic_selector_cache, 10);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+    // Same field as topic_selector_cache: the last one wins.
+    let k = Env::keys();
+    assert_eq!(
+        k.ok("topic_selector_cache 5\ntopic_matcher_cache 7")
+            .topic_selector_cache,
+        7
+    );
+    assert_eq!(k.ok("topic_matcher_cache -1").topic_selector_cache, 0);
+    assert_eq!(k.ok("topic_matcher_cache 0").topic_selector_cache, 0);
+    assert_eq!(
+        k.err("topic_matcher_cache x"),
+        "config.caddy:1: topic_matcher_cache: expected an integer, got \"x\""
+    );
+    // No deprecated shard count here.
+    assert_eq!(
+        k.err("topic_matcher_cache 1 2"),
+        "config.caddy:1: topic_matcher_cache: unexpected argument \"2\"; usage: topic_matcher_cache <size>"
+    );
+}
+
+#[test]
+fn debugger_and_playground_are_not_implemented() {
+    for protocol in ["draft-07", "draft-08"] {
+        let c = Env::keys().ok(&format!("protocol {protocol}\ndebugger\nplayground"));
+        assert!(c.debugger && c.playground);
+        // The playground's implied settings are not applied.
+        assert!(!c.anonymous && !c.subscriptions);
+        assert!(c.cors_origins.is_empty() && c.publish_origins.is_empty());
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        assert_eq!(
+            c.warnings[0],
+            "config.caddy line 2: the debugger directive is accepted for compatibility but not implemented; ignored"
+        );
+        assert!(
+            c.warnings[1].starts_with("config.caddy line 3: the playground directive is accepted for compatibility but not implemented; ignored (nor are its implied settings"),
+            "{:?}",
+            c.warnings
+        );
+    }
+    assert_eq!(
+        Env::keys().err("debugger on"),
+        "config.caddy:1: debugger: unexpected argument \"on\"; usage: debugger"
+    );
+}
+
+#[test]
+fn draft08_directives_everywhere() {
+    // The whole draft-08 set through MERCURE_EXTRA_DIRECTIVES, as the conformance runs use it.
+    let env = Env::new(&[
+        ("MERCURE_PUBLISHER_JWT_KEY", KEY),
+        ("MERCURE_SUBSCRIBER_JWT_KEY", KEY),
+        ("MERCURE_TRUSTED_ISSUERS", LOCALHOST),
+        (
+            "MERCURE_EXTRA_DIRECTIVES",
+            "protocol draft-08\nanonymous\nsubscriptions\nresource_identifier https://localhost/.well-known/mercure\npublic_urls https://localhost\nmax_request_body_size 512KiB\ntopic_matcher_cache 1000\ncookie_name mercure_access_token",
+        ),
+    ]);
+    let c = env.load(None).unwrap();
+    assert_eq!(c.protocol, Protocol::Draft08);
+    assert_eq!(c.issuers, vec![issuer(LOCALHOST, hs256(KEY), hs256(KEY))]);
+    assert!(c.anonymous && c.subscriptions);
+    assert_eq!(
+        c.resource_identifier.as_deref(),
+        Some("https://localhost/.well-known/mercure")
+    );
+    assert_eq!(c.public_urls, strings(&["https://localhost"]));
+    assert_eq!(c.max_request_body_size, Some(512 * 1024));
+    assert_eq!(c.topic_selector_cache, 1000);
+    assert_eq!(c.cookie_name, "mercure_access_token");
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // The file may add issuers; a typo inside a block is reported with its line.
+    let c = env.ok("mercure {\n  issuer https://idp {\n    subscriber {\n      jwks_uri https://idp/jwks RS256\n    }\n  }\n}");
+    assert_eq!(c.issuers.len(), 2);
+    assert_eq!(
+        env.err("mercure {\n  issuer https://idp {\n    subscriber {\n      jwks_uri https://idp/jwks RS256\n    }\n    autorization_server\n  }\n}"),
+        "config.caddy:6: autorization_server: unknown issuer directive (did you mean \"authorization_server\"?); expected authorization_server, publisher or subscriber"
+    );
 }

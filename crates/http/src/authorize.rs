@@ -54,7 +54,7 @@ impl OriginPolicy {
         p
     }
 
-    fn allows(&self, origin: &str) -> bool {
+    pub(crate) fn allows(&self, origin: &str) -> bool {
         self.all
             || self.exact.iter().any(|o| o == origin)
             || self.wildcards.iter().any(|(p, s)| {
@@ -103,13 +103,7 @@ pub async fn authorize(
                     .and_then(|v| v.to_str().ok())
                     .filter(|r| !r.is_empty())
                     .ok_or(AuthFailure::NoOrigin)?;
-                let u = url::Url::parse(referer).map_err(|_| AuthFailure::BadReferer)?;
-                let host = match (u.host_str(), u.port()) {
-                    (Some(h), Some(p)) => format!("{h}:{p}"),
-                    (Some(h), None) => h.to_string(),
-                    (None, _) => String::new(),
-                };
-                format!("{}://{}", u.scheme(), host)
+                origin_from_referer(referer).ok_or(AuthFailure::BadReferer)?
             }
         };
         if !origins.allows(&origin) {
@@ -131,8 +125,19 @@ async fn verify(
         .map_err(|error| AuthFailure::Invalid { source_name, error })
 }
 
+/// The origin (`scheme://host[:port]`) of a `Referer`, `None` when it does not parse.
+pub(crate) fn origin_from_referer(referer: &str) -> Option<String> {
+    let u = url::Url::parse(referer).ok()?;
+    let host = match (u.host_str(), u.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        (None, _) => String::new(),
+    };
+    Some(format!("{}://{}", u.scheme(), host))
+}
+
 /// The value of the first cookie named `name`.
-fn find_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn find_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     for h in headers.get_all(http::header::COOKIE) {
         let Ok(s) = h.to_str() else { continue };
         for pair in s.split(';') {

@@ -8,10 +8,15 @@
 //! private updates) to arbitrary sites, which echoing every origin would allow.
 //! Deliberate leniencies: request headers and methods are compared case-insensitively and in any
 //! order (rs/cors wants the lowercase, sorted list browsers send).
+//!
+//! Draft-08 (the reference 1.0 hub, same rs/cors version) differs in three ways: `QUERY` is
+//! an allowed method, `Link` is exposed (the subscriptions API's cursor is in it), and with
+//! `*` in the list credentials are not allowed at all, as the 1.0 spec requires.
 
 use http::{HeaderMap, HeaderValue, Method, header};
 
-const ALLOWED_METHODS: [&str; 3] = ["GET", "HEAD", "POST"];
+const ALLOWED_METHODS: &[&str] = &["GET", "HEAD", "POST"];
+const ALLOWED_METHODS_DRAFT08: &[&str] = &["GET", "HEAD", "POST", "QUERY"];
 const ALLOWED_HEADERS: [&str; 3] = ["authorization", "cache-control", "last-event-id"];
 
 /// The configured CORS policy.
@@ -20,6 +25,11 @@ pub struct Cors {
     all: bool,
     origins: Vec<String>,
     wildcards: Vec<(String, String)>,
+    methods: &'static [&'static str],
+    /// `Access-Control-Allow-Credentials: true` is sent.
+    credentials: bool,
+    /// `Access-Control-Expose-Headers` of actual requests.
+    expose: Option<HeaderValue>,
 }
 
 /// The outcome of looking at a request.
@@ -33,11 +43,15 @@ pub enum CorsDecision {
 }
 
 impl Cors {
+    /// The draft-07 policy.
     pub fn new(origins: &[String]) -> Cors {
         let mut c = Cors {
             all: false,
             origins: Vec::new(),
             wildcards: Vec::new(),
+            methods: ALLOWED_METHODS,
+            credentials: true,
+            expose: None,
         };
         for o in origins {
             let o = o.to_ascii_lowercase();
@@ -49,6 +63,15 @@ impl Cors {
                 c.origins.push(o);
             }
         }
+        c
+    }
+
+    /// The draft-08 policy (see the module documentation).
+    pub fn draft08(origins: &[String]) -> Cors {
+        let mut c = Cors::new(origins);
+        c.methods = ALLOWED_METHODS_DRAFT08;
+        c.credentials = !c.all;
+        c.expose = Some(HeaderValue::from_static("Link"));
         c
     }
 
@@ -83,7 +106,7 @@ impl Cors {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_ascii_uppercase();
-            if !ALLOWED_METHODS.contains(&req_method.as_str()) {
+            if !self.methods.contains(&req_method.as_str()) {
                 return CorsDecision::Preflight(out);
             }
             let req_headers: Vec<String> = headers
@@ -113,17 +136,19 @@ impl Cors {
                     out.append(header::ACCESS_CONTROL_ALLOW_HEADERS, h.clone());
                 }
             }
-            out.insert(
-                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                HeaderValue::from_static("true"),
-            );
+            if self.credentials {
+                out.insert(
+                    header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                    HeaderValue::from_static("true"),
+                );
+            }
             return CorsDecision::Preflight(out);
         }
         match origin {
             // rs/cors only answers actual requests whose method it allows.
             Some(o)
                 if o.to_str().is_ok_and(|s| self.allows(s))
-                    && ALLOWED_METHODS.contains(&method.as_str()) =>
+                    && self.methods.contains(&method.as_str()) =>
             {
                 CorsDecision::Allowed(self.allow_origin(o))
             }
@@ -141,14 +166,91 @@ impl Cors {
     }
 
     /// Adds the headers of an allowed actual request.
-    pub fn apply(origin: Option<HeaderValue>, headers: &mut HeaderMap) {
+    pub fn apply(&self, origin: Option<HeaderValue>, headers: &mut HeaderMap) {
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
         if let Some(o) = origin {
             headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-                HeaderValue::from_static("true"),
-            );
+            if self.credentials {
+                headers.insert(
+                    header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                    HeaderValue::from_static("true"),
+                );
+            }
+            if let Some(expose) = &self.expose {
+                headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    fn preflight(cors: &Cors, method: &'static str) -> HeaderMap {
+        let h = headers(&[
+            ("origin", "https://app.example"),
+            ("access-control-request-method", method),
+        ]);
+        match cors.decide(&Method::OPTIONS, &h) {
+            CorsDecision::Preflight(out) => out,
+            _ => panic!("not a preflight"),
+        }
+    }
+
+    #[test]
+    fn draft07_methods_and_credentials() {
+        let cors = Cors::new(&["https://app.example".into()]);
+        let out = preflight(&cors, "POST");
+        assert_eq!(out[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+        assert!(!preflight(&cors, "QUERY").contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+        let mut resp = HeaderMap::new();
+        cors.apply(
+            Some(HeaderValue::from_static("https://app.example")),
+            &mut resp,
+        );
+        assert!(!resp.contains_key(header::ACCESS_CONTROL_EXPOSE_HEADERS));
+        // rs/cors v1.11.1 answers `*` with credentials in draft-07.
+        let all = Cors::new(&["*".into()]);
+        assert_eq!(
+            preflight(&all, "GET")[header::ACCESS_CONTROL_ALLOW_CREDENTIALS],
+            "true"
+        );
+    }
+
+    #[test]
+    fn draft08_allows_query_exposes_link_and_never_credentials_with_star() {
+        let cors = Cors::draft08(&["https://app.example".into()]);
+        let out = preflight(&cors, "QUERY");
+        assert_eq!(
+            out[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "https://app.example"
+        );
+        assert_eq!(out[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+        let h = headers(&[("origin", "https://app.example")]);
+        let method = Method::from_bytes(b"QUERY").unwrap();
+        let CorsDecision::Allowed(origin) = cors.decide(&method, &h) else {
+            panic!("QUERY not allowed");
+        };
+        let mut resp = HeaderMap::new();
+        cors.apply(Some(origin), &mut resp);
+        assert_eq!(resp[header::ACCESS_CONTROL_EXPOSE_HEADERS], "Link");
+        assert_eq!(resp[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+
+        let all = Cors::draft08(&["*".into()]);
+        let out = preflight(&all, "GET");
+        assert_eq!(out[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert!(!out.contains_key(header::ACCESS_CONTROL_ALLOW_CREDENTIALS));
+        let mut resp = HeaderMap::new();
+        all.apply(Some(HeaderValue::from_static("*")), &mut resp);
+        assert!(!resp.contains_key(header::ACCESS_CONTROL_ALLOW_CREDENTIALS));
     }
 }

@@ -70,12 +70,50 @@ impl Form {
     }
 }
 
+/// Decoded `(name, value)` pairs of a form, as bytes.
+pub(crate) type RawPairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Splits a form into its decoded `(name, value)` byte pairs, in order, without requiring
+/// UTF-8: the draft-08 handlers validate the characters of the fields they use (with the
+/// reference hub's messages) and ignore the others, whatever bytes those hold. Bad escapes and
+/// `;` separators are refused as by [`Form::parse`].
+pub(crate) fn parse_raw(input: &[u8]) -> Result<RawPairs, FormError> {
+    let mut pairs = Vec::new();
+    for part in input.split(|b| *b == b'&') {
+        if part.is_empty() {
+            continue;
+        }
+        if part.contains(&b';') {
+            return Err(FormError::Semicolon);
+        }
+        let (name, value) = match part.iter().position(|b| *b == b'=') {
+            Some(i) => (&part[..i], &part[i + 1..]),
+            None => (part, &b""[..]),
+        };
+        pairs.push((unescape(name, true)?, unescape(value, true)?));
+    }
+    Ok(pairs)
+}
+
+/// Decodes one `%XX`-escaped path segment like Go's `url.PathUnescape` (`+` stays a `+`),
+/// without requiring UTF-8.
+pub(crate) fn path_unescape(segment: &str) -> Result<Vec<u8>, FormError> {
+    unescape(segment.as_bytes(), false)
+}
+
 fn decode(raw: &[u8]) -> Result<String, FormError> {
+    let out = unescape(raw, true)?;
+    String::from_utf8(out)
+        .map_err(|e| FormError::BadUtf8(String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+/// Percent-decodes `raw`; `plus_is_space` for form encoding.
+fn unescape(raw: &[u8], plus_is_space: bool) -> Result<Vec<u8>, FormError> {
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
         match raw[i] {
-            b'+' => out.push(b' '),
+            b'+' if plus_is_space => out.push(b' '),
             b'%' => {
                 let hex = |b: u8| (b as char).to_digit(16);
                 match (
@@ -96,8 +134,7 @@ fn decode(raw: &[u8]) -> Result<String, FormError> {
         }
         i += 1;
     }
-    String::from_utf8(out)
-        .map_err(|e| FormError::BadUtf8(String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    Ok(out)
 }
 
 /// Decodes one `%XX`-escaped path segment like Go's `url.QueryUnescape` (`+` is a space).
@@ -135,5 +172,25 @@ mod tests {
             Err(FormError::BadUtf8(_))
         ));
         assert_eq!(Form::parse(b"a=1;b=2").unwrap_err(), FormError::Semicolon);
+    }
+
+    #[test]
+    fn raw_pairs_keep_bytes_and_refuse_bad_escapes() {
+        let pairs = parse_raw(b"match=a%2Fb&x=%ff&flag&&m+n=p+q").unwrap();
+        let expected: Vec<(Vec<u8>, Vec<u8>)> = vec![
+            (b"match".to_vec(), b"a/b".to_vec()),
+            (b"x".to_vec(), vec![0xff]),
+            (b"flag".to_vec(), Vec::new()),
+            (b"m n".to_vec(), b"p q".to_vec()),
+        ];
+        assert_eq!(pairs, expected);
+        assert!(matches!(parse_raw(b"a=%g1"), Err(FormError::BadEscape(_))));
+        assert_eq!(parse_raw(b"a=1;b").unwrap_err(), FormError::Semicolon);
+    }
+
+    #[test]
+    fn path_segments_keep_plus() {
+        assert_eq!(path_unescape("a+b%20c%2F").unwrap(), b"a+b c/".to_vec());
+        assert!(path_unescape("bad%2").is_err());
     }
 }

@@ -25,8 +25,12 @@ const RESERVED: &str = "/.well-known/mercure";
 pub(crate) async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Resp {
     let opts = &state.opts;
     let query = Form::parse(req.uri().query().unwrap_or("").as_bytes()).unwrap_or_default();
+    let Some(publisher) = &opts.publisher else {
+        // The binary refuses to start a draft-07 hub without a publisher key.
+        return unauthorized("no publisher key is configured");
+    };
     let claims = match authorize(
-        &opts.publisher,
+        publisher,
         req.method(),
         req.headers(),
         &query,
@@ -54,19 +58,14 @@ pub(crate) async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Res
             m.trim()
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
-    let body = match Limited::new(req.into_body(), opts.max_body_size)
-        .collect()
-        .await
-    {
+    let limit = opts.max_body_size.unwrap_or(usize::MAX);
+    let body = match Limited::new(req.into_body(), limit).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
             {
-                tracing::info!(
-                    limit = opts.max_body_size,
-                    "publish rejected: request body too large"
-                );
+                tracing::info!(limit, "publish rejected: request body too large");
                 return error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
             }
             tracing::info!(error = %e, "publish rejected: unreadable request body");

@@ -6,9 +6,9 @@ use http::request::Parts;
 use http::{HeaderValue, Method, Request, StatusCode, header};
 use hyper::body::Incoming;
 
-use crate::cors::{Cors, CorsDecision};
+use crate::cors::CorsDecision;
 use crate::response::{Resp, error, status_text, with_type};
-use crate::{AppState, HUB_PATH, pages, publish, subscribe, subscriptions};
+use crate::{AppState, HUB_PATH, draft08, pages, publish, subscribe, subscriptions};
 
 /// Handles a request that hyper parsed (any method, any protocol).
 pub(crate) async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Resp {
@@ -23,29 +23,41 @@ pub(crate) async fn handle_parts(
     req: Parts,
     body: Option<Incoming>,
 ) -> Resp {
+    // Draft-08 `public_urls`: a request for another origin is refused before anything is
+    // derived from its Host (audience, metadata URL) or any CORS decision is made.
+    if let Some(edge) = &state.draft08
+        && let Some(resp) = edge.misdirected(&req)
+    {
+        return with_security_headers(resp);
+    }
     let cors = state
         .cors
         .as_ref()
-        .map(|c| c.decide(&req.method, &req.headers));
-    let mut resp = match cors {
-        Some(CorsDecision::Preflight(headers)) => {
+        .map(|c| (c, c.decide(&req.method, &req.headers)));
+    let resp = match cors {
+        Some((_, CorsDecision::Preflight(headers))) => {
             let mut r = crate::response::with_type(StatusCode::NO_CONTENT, "text/plain", "");
             r.headers_mut().remove(header::CONTENT_TYPE);
             r.headers_mut().extend(headers);
             r
         }
-        Some(CorsDecision::Allowed(origin)) => {
+        Some((cors, CorsDecision::Allowed(origin))) => {
             let mut r = route(state, req, body).await;
-            Cors::apply(Some(origin), r.headers_mut());
+            cors.apply(Some(origin), r.headers_mut());
             r
         }
-        Some(CorsDecision::Plain) => {
+        Some((cors, CorsDecision::Plain)) => {
             let mut r = route(state, req, body).await;
-            Cors::apply(None, r.headers_mut());
+            cors.apply(None, r.headers_mut());
             r
         }
         None => route(state, req, body).await,
     };
+    with_security_headers(resp)
+}
+
+/// Adds the headers every response carries.
+fn with_security_headers(mut resp: Resp) -> Resp {
     let h = resp.headers_mut();
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
@@ -64,6 +76,9 @@ pub(crate) async fn handle_parts(
 }
 
 async fn route(state: &Arc<AppState>, req: Parts, body: Option<Incoming>) -> Resp {
+    if let Some(edge) = &state.draft08 {
+        return draft08::route(state, edge, req, body).await;
+    }
     let path = req.uri.path().to_string();
     let method = req.method.clone();
     if path == HUB_PATH {
@@ -89,7 +104,12 @@ async fn route(state: &Arc<AppState>, req: Parts, body: Option<Incoming>) -> Res
             _ => method_not_allowed("GET, HEAD"),
         };
     }
-    match (method, path.as_str()) {
+    shared(state, &method, &path).await
+}
+
+/// The routes both protocols serve the same way (pages, health, metrics) and the 404s.
+pub(crate) async fn shared(state: &AppState, method: &Method, path: &str) -> Resp {
+    match (method.clone(), path) {
         (Method::GET | Method::HEAD, "/") => pages::welcome(),
         (Method::GET | Method::HEAD, "/robots.txt") => pages::robots(),
         (Method::GET | Method::HEAD, "/healthz") => pages::healthz(),
@@ -111,7 +131,7 @@ async fn route(state: &Arc<AppState>, req: Parts, body: Option<Incoming>) -> Res
     }
 }
 
-fn method_not_allowed(allow: &'static str) -> Resp {
+pub(crate) fn method_not_allowed(allow: &'static str) -> Resp {
     let mut r = status_text(StatusCode::METHOD_NOT_ALLOWED);
     r.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(allow));

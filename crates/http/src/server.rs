@@ -16,13 +16,14 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use quicksilver_hub::Hub;
+use quicksilver_hub::{Hub, Protocol};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
 
 use crate::authorize::OriginPolicy;
 use crate::cors::Cors;
+use crate::draft08::Edge;
 use crate::metrics::Metrics;
 use crate::{AppState, HttpOptions, h1, router};
 
@@ -46,9 +47,14 @@ pub async fn serve(
     if listeners.is_empty() {
         return Err(ServeError::NoListener);
     }
+    let draft08 = (opts.protocol == Protocol::Draft08).then(|| Edge::new(&opts));
     let state = Arc::new(AppState {
         origins: OriginPolicy::new(&opts.publish_origins),
-        cors: (!opts.cors_origins.is_empty()).then(|| Cors::new(&opts.cors_origins)),
+        cors: (!opts.cors_origins.is_empty()).then(|| match opts.protocol {
+            Protocol::Draft07 => Cors::new(&opts.cors_origins),
+            Protocol::Draft08 => Cors::draft08(&opts.cors_origins),
+        }),
+        draft08,
         hub: hub.clone(),
         metrics,
         opts,

@@ -84,6 +84,7 @@ pub(crate) async fn handle(state: &Arc<AppState>, req: &Parts) -> Resp {
         private_topics: claims.as_ref().and_then(|c| c.subscribe.clone()),
         payload: claims.as_ref().and_then(|c| c.payload.clone()),
         last_event_id,
+        ..Default::default()
     };
     let subscription = match state.hub.subscribe(request).await {
         Ok(s) => s,
@@ -142,7 +143,7 @@ fn last_event_id(req: &Parts, query: &Form, compat_v7: bool) -> Option<String> {
     None
 }
 
-fn set_headers(resp: &mut Resp, version: Version) {
+pub(crate) fn set_headers(resp: &mut Resp, version: Version) {
     let h = resp.headers_mut();
     if version < Version::HTTP_2 {
         h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
@@ -161,7 +162,7 @@ fn set_headers(resp: &mut Resp, version: Version) {
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
 }
 
-fn insert(resp: &mut Resp, name: &'static str, value: &str) {
+pub(crate) fn insert(resp: &mut Resp, name: &'static str, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         resp.headers_mut().insert(name, v);
     }
@@ -175,7 +176,7 @@ fn randomize(d: Duration) -> Duration {
 /// When to end the stream: the (randomized) write timeout or the token's expiry (also
 /// randomized over the remaining lifetime), whichever is first, minus the dispatch timeout so
 /// the response ends cleanly before the hard deadline.
-fn deadline(
+pub(crate) fn deadline(
     write_timeout: Option<Duration>,
     exp: Option<u64>,
     dispatch: Option<Duration>,
@@ -210,7 +211,7 @@ pub struct SseStream {
 }
 
 impl SseStream {
-    fn new(
+    pub(crate) fn new(
         subscription: Subscription,
         heartbeat: Option<Duration>,
         close_at: Option<Instant>,

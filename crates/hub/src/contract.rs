@@ -6,6 +6,8 @@
 //! duplicate at the history/live boundary under concurrent publishing, publisher-chosen ids as
 //! history cursors, unknown ids, `earliest`, concurrent publishers and subscribers seeing one
 //! order, and private updates never replayed to a subscriber without a grant.
+//!
+//! [`cluster`] holds the scenarios of several nodes sharing one log, for clustered transports.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,11 +19,14 @@ use crate::subscriber::SubscribeRequest;
 use crate::transport::Transport;
 use crate::update::UpdateData;
 
+pub mod cluster;
+
 /// Opens a fresh, empty log.
 pub type Factory =
     dyn Fn() -> Pin<Box<dyn Future<Output = Arc<dyn Transport>> + Send>> + Send + Sync;
 
-const TOPIC: &str = "https://example.com/contract";
+/// The topic of the contract's updates.
+pub const TOPIC: &str = "https://example.com/contract";
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn hub(factory: &Factory) -> Arc<Hub> {
@@ -35,7 +40,8 @@ async fn hub(factory: &Factory) -> Arc<Hub> {
     }
 }
 
-fn data(id: &str, body: &str) -> UpdateData {
+/// A public update on the contract's topic; an empty `id` lets the hub generate one.
+pub fn data(id: &str, body: &str) -> UpdateData {
     UpdateData {
         id: id.to_string(),
         topics: vec![TOPIC.to_string()],
@@ -46,7 +52,8 @@ fn data(id: &str, body: &str) -> UpdateData {
     }
 }
 
-async fn publish(hub: &Hub, d: UpdateData) -> String {
+/// Publishes, failing the test on error; returns the update's id.
+pub async fn publish(hub: &Hub, d: UpdateData) -> String {
     match hub.publish(d).await {
         Ok(u) => u.id().to_string(),
         Err(e) => panic!("publish failed: {e}"),
@@ -64,6 +71,7 @@ async fn subscribe(
         private_topics: grants.map(|g| g.iter().map(|s| s.to_string()).collect()),
         payload: None,
         last_event_id: last.map(str::to_string),
+        ..Default::default()
     };
     match hub.subscribe(req).await {
         Ok(s) => s,
@@ -72,7 +80,7 @@ async fn subscribe(
 }
 
 /// Reads `n` updates' data, failing if they don't arrive in time.
-async fn take(sub: &mut Subscription, n: usize) -> Vec<String> {
+pub async fn take(sub: &mut Subscription, n: usize) -> Vec<String> {
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
         match tokio::time::timeout(WAIT, sub.next_update()).await {

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::transport::TransportError;
+
 /// How long a broker may be unreachable before liveness fails. Long enough that a broker restart
 /// or failover doesn't get every hub restarted by its orchestrator (that would drop every
 /// subscriber for nothing: the hubs recover by themselves); short enough that a node stuck for
@@ -66,6 +68,18 @@ impl BrokerHealth {
         .min()?;
         Some(since.elapsed())
     }
+
+    /// The transport's liveness: failing once `broker` (its name in the message) has been
+    /// unreachable for [`LIVENESS_GRACE`].
+    pub fn live(&self, broker: &str) -> Result<(), TransportError> {
+        match self.down_for() {
+            Some(d) if d >= LIVENESS_GRACE => Err(TransportError::Unavailable(format!(
+                "{broker} unreachable for {} s",
+                d.as_secs()
+            ))),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -85,5 +99,29 @@ mod tests {
         h.tail_ok();
         assert!(h.tail_up());
         assert_eq!(h.down_for(), None);
+    }
+
+    #[test]
+    fn liveness_fails_after_the_grace_period_only() {
+        let h = BrokerHealth::default();
+        assert!(h.live("Redis").is_ok());
+        h.commands_failed();
+        assert!(
+            h.live("Redis").is_ok(),
+            "a short outage keeps the node alive"
+        );
+        // Down since the grace period ago (a monotonic clock younger than that can't say).
+        let Some(long_ago) = Instant::now().checked_sub(LIVENESS_GRACE) else {
+            return;
+        };
+        *h.commands_down_since.lock() = Some(long_ago);
+        match h.live("Redis") {
+            Err(TransportError::Unavailable(m)) => {
+                assert!(m.starts_with("Redis unreachable for "), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+        h.commands_ok();
+        assert!(h.live("Redis").is_ok());
     }
 }

@@ -15,16 +15,37 @@ use futures::stream::BoxStream;
 use parking_lot::{Mutex, RwLock};
 
 use crate::index::{IndexKey, SubscriberIndex};
-use crate::presence::{SubscriberInfo, subscription_docs, to_pretty_json};
+use crate::presence::{
+    MatchFilter, SubscriberInfo, match_subscription_docs, subscription_docs, to_pretty_json,
+};
 use crate::presence_store::{DEFAULT_PRESENCE_TIMEOUT, PresenceStore, SubscriberRecord};
 use crate::subscriber::{CloseReason, DEFAULT_QUEUE_CAPACITY, SubscribeRequest, Subscriber};
-use crate::topic::SelectorCompiler;
+use crate::topic::{SelectorCompiler, url_pattern_base};
 use crate::transport::{LogSink, Position, Transport, TransportError};
 use crate::update::{EARLIEST, Update, UpdateData, generate_id};
+
+/// The protocol version a hub speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// draft-dunglas-mercure-07, as the reference hub 0.x speaks it.
+    #[default]
+    Draft07,
+    /// draft-dunglas-mercure-08 (Mercure 1.0).
+    Draft08,
+}
+
+/// The SSE event type of draft-08 subscription events.
+pub const SUBSCRIPTION_EVENT_TYPE: &str = "mercure";
 
 /// Hub-wide settings.
 #[derive(Debug, Clone)]
 pub struct HubOptions {
+    /// The protocol: the shape and timing of subscription events.
+    pub protocol: Protocol,
+    /// The hub's resource identifier (`resource_identifier`): when it is an absolute URL ending
+    /// with `/.well-known/mercure`, relative URL patterns and topics are resolved against it,
+    /// else against `http://mercure.invalid` (see [`url_pattern_base`]).
+    pub resource_identifier: Option<String>,
     /// Dispatch subscription events on connect and disconnect (`subscriptions`).
     pub subscriptions: bool,
     /// Per-subscriber queue bound.
@@ -38,6 +59,8 @@ pub struct HubOptions {
 impl Default for HubOptions {
     fn default() -> Self {
         HubOptions {
+            protocol: Protocol::Draft07,
+            resource_identifier: None,
             subscriptions: false,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             selector_cache: 100_000,
@@ -102,7 +125,10 @@ impl Hub {
             .flatten();
         let hub = Arc::new_cyclic(|weak| Hub {
             transport: transport.clone(),
-            compiler: SelectorCompiler::new(options.selector_cache),
+            compiler: SelectorCompiler::with_base(
+                options.selector_cache,
+                url_pattern_base(options.resource_identifier.as_deref()),
+            ),
             index: RwLock::new(SubscriberIndex::new()),
             last: Mutex::new(Last {
                 position: Position::START,
@@ -180,11 +206,24 @@ impl Hub {
     }
 
     fn record(&self, s: &Subscriber) -> SubscriberRecord {
+        // The per-subscription fields are only written when some subscription is draft-08, so
+        // draft-07 records keep their original shape.
+        let draft08 = s.matchers().iter().any(|m| m.match_type.is_some());
+        let (match_types, payloads) = if draft08 {
+            s.matchers()
+                .iter()
+                .map(|m| (m.match_type, m.match_type.and(m.payload.clone())))
+                .unzip()
+        } else {
+            (Vec::new(), Vec::new())
+        };
         SubscriberRecord {
             id: s.id().to_string(),
             topics: s.topics().to_vec(),
             payload: s.payload().cloned(),
             node: self.node.clone(),
+            match_types,
+            payloads,
         }
     }
 
@@ -237,9 +276,12 @@ impl Hub {
             &self.compiler,
             self.options.queue_capacity,
         ));
+        let draft08 = self.options.protocol == Protocol::Draft08;
         // Draft-07 order (the reference 0.x hub): the connection event goes out before the
-        // subscriber is registered.
-        self.dispatch_presence(&sub, true).await;
+        // subscriber is registered. Draft-08 (the reference 1.0 hub): after.
+        if !draft08 {
+            self.dispatch_presence(&sub, true).await;
+        }
         let (key, snapshot) = {
             let mut index = self.index.write();
             let key = index.insert(sub.clone());
@@ -250,6 +292,9 @@ impl Hub {
             && let Err(e) = store.add(&self.record(&sub)).await
         {
             tracing::warn!(error = %e, "cannot record the subscription in the cluster presence store");
+        }
+        if draft08 {
+            self.dispatch_presence(&sub, true).await;
         }
         let mut guard = Subscription {
             hub: self.weak.clone(),
@@ -282,17 +327,34 @@ impl Hub {
         if !self.options.subscriptions {
             return;
         }
-        for doc in subscription_docs(sub, None, true, active) {
+        // One private update per subscription, topic = document id.
+        let events: Vec<(String, String, Option<String>)> = match self.options.protocol {
+            Protocol::Draft07 => subscription_docs(sub, None, true, active)
+                .into_iter()
+                .map(|doc| {
+                    let data = to_pretty_json(&doc);
+                    (doc.id, data, None)
+                })
+                .collect(),
+            Protocol::Draft08 => match_subscription_docs(sub, &MatchFilter::default(), active)
+                .into_iter()
+                .map(|doc| {
+                    let data = to_pretty_json(&doc);
+                    (doc.id, data, Some(SUBSCRIPTION_EVENT_TYPE.to_string()))
+                })
+                .collect(),
+        };
+        for (topic, data, event_type) in events {
             let update = Arc::new(Update::new(UpdateData {
                 id: generate_id(),
-                topics: vec![doc.id.clone()],
-                data: to_pretty_json(&doc),
+                topics: vec![topic.clone()],
+                data,
                 private: true,
-                event_type: None,
+                event_type,
                 retry: None,
             }));
             if let Err(e) = self.transport.append(update).await {
-                tracing::error!(error = %e, subscription = %doc.id, "failed to dispatch subscription event");
+                tracing::error!(error = %e, subscription = %topic, "failed to dispatch subscription event");
             }
         }
     }
@@ -425,5 +487,298 @@ impl futures::Stream for Subscription {
     type Item = Arc<Update>;
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.get_mut().poll_next_update(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::local::LocalTransport;
+    use crate::subscriber::Matcher;
+    use crate::topic::{MatchType, Selector};
+    use serde_json::json;
+
+    const WATCH: &str = "/.well-known/mercure/subscriptions/:match_type/:match/:subscriber";
+
+    async fn hub(protocol: Protocol, resource_identifier: Option<&str>) -> Arc<Hub> {
+        let options = HubOptions {
+            protocol,
+            subscriptions: true,
+            resource_identifier: resource_identifier.map(str::to_string),
+            ..HubOptions::default()
+        };
+        Hub::start(Arc::new(LocalTransport::new(100)), options)
+            .await
+            .unwrap()
+    }
+
+    fn compile(hub: &Hub, t: MatchType, p: &str) -> Selector {
+        hub.compiler().compile_matcher(t, p).unwrap()
+    }
+
+    /// A draft-08 request: `(type, pattern, payload)` matchers and compiled grants.
+    fn req08(
+        hub: &Hub,
+        matchers: &[(MatchType, &str, Option<serde_json::Value>)],
+        grants: Option<&[(MatchType, &str)]>,
+    ) -> SubscribeRequest {
+        SubscribeRequest {
+            matchers: matchers
+                .iter()
+                .map(|(t, p, payload)| Matcher::new(*t, compile(hub, *t, p), payload.clone()))
+                .collect(),
+            private_grants: grants.map(|g| g.iter().map(|(t, p)| compile(hub, *t, p)).collect()),
+            ..Default::default()
+        }
+    }
+
+    async fn next(s: &mut Subscription) -> Arc<Update> {
+        match tokio::time::timeout(Duration::from_secs(5), s.next_update()).await {
+            Ok(Some(u)) => u,
+            other => panic!(
+                "no update: {:?}",
+                other.map(|o| o.map(|u| u.data().clone()))
+            ),
+        }
+    }
+
+    async fn nothing(s: &mut Subscription) {
+        if let Ok(Some(u)) = tokio::time::timeout(Duration::from_millis(200), s.next_update()).await
+        {
+            panic!("unexpected update {:?}", u.data());
+        }
+    }
+
+    #[tokio::test]
+    async fn draft08_subscription_events() {
+        let hub = hub(Protocol::Draft08, None).await;
+        let mut watcher = hub
+            .subscribe(req08(
+                &hub,
+                &[(MatchType::UrlPattern, WATCH, None)],
+                Some(&[(MatchType::Exact, "*")]),
+            ))
+            .await
+            .unwrap();
+        // Dispatched after registration: the watcher sees its own subscription.
+        let own = next(&mut watcher).await;
+        let own_id = watcher.subscriber().id().to_string();
+        assert_eq!(own.data().event_type.as_deref(), Some("mercure"));
+        assert!(own.is_private());
+        assert_eq!(
+            own.topics(),
+            [format!(
+                "/.well-known/mercure/subscriptions/urlpattern/{}/{}",
+                crate::subscriber::path_escape(WATCH),
+                crate::subscriber::path_escape(&own_id)
+            )]
+        );
+
+        let other = hub
+            .subscribe(req08(
+                &hub,
+                &[
+                    (
+                        MatchType::Exact,
+                        "https://example.com/a b",
+                        Some(json!({"foo": "bar"})),
+                    ),
+                    (MatchType::UrlPattern, "https://example.com/books/:id", None),
+                ],
+                None,
+            ))
+            .await
+            .unwrap();
+        let sid = other.subscriber().id().to_string();
+        let esc = crate::subscriber::path_escape(&sid);
+        let first = next(&mut watcher).await;
+        let id = format!(
+            "/.well-known/mercure/subscriptions/exact/https%3A%2F%2Fexample.com%2Fa%20b/{esc}"
+        );
+        assert_eq!(first.topics(), std::slice::from_ref(&id));
+        assert_ne!(first.id(), id, "the SSE id is generated, not the topic");
+        assert_eq!(
+            first.data().data,
+            format!(
+                "{{\n  \"id\": \"{id}\",\n  \"type\": \"subscription\",\n  \"subscriber\": \"{sid}\",\n  \"match\": \"https://example.com/a b\",\n  \"match_type\": \"exact\",\n  \"active\": true,\n  \"payload\": {{\n    \"foo\": \"bar\"\n  }}\n}}"
+            )
+        );
+        assert!(first.frame().starts_with(b"event: mercure\nid: "));
+        let second = next(&mut watcher).await;
+        assert!(
+            second
+                .data()
+                .data
+                .contains("\"match_type\": \"urlpattern\"")
+        );
+        assert!(!second.data().data.contains("payload"));
+
+        // The cluster view carries the types and payloads.
+        let (_, records) = hub.cluster_subscribers().await.unwrap();
+        let r = records.iter().find(|r| r.id == sid).unwrap();
+        assert_eq!(
+            r.match_types,
+            vec![Some(MatchType::Exact), Some(MatchType::UrlPattern)]
+        );
+        assert_eq!(r.subscription_payload(0), Some(&json!({"foo": "bar"})));
+        assert_eq!(r.subscription_payload(1), None);
+
+        drop(other);
+        for _ in 0..2 {
+            let gone = next(&mut watcher).await;
+            assert!(
+                gone.data().data.contains("\"active\": false"),
+                "{}",
+                gone.data().data
+            );
+            assert!(gone.data().data.contains(&sid));
+        }
+        nothing(&mut watcher).await;
+    }
+
+    #[tokio::test]
+    async fn draft08_events_need_a_grant() {
+        let hub = hub(Protocol::Draft08, None).await;
+        let mut no_grant = hub
+            .subscribe(req08(&hub, &[(MatchType::UrlPattern, WATCH, None)], None))
+            .await
+            .unwrap();
+        let mut exact_grant = hub
+            .subscribe(req08(
+                &hub,
+                &[(MatchType::UrlPattern, WATCH, None)],
+                Some(&[(
+                    MatchType::UrlPattern,
+                    "/.well-known/mercure/subscriptions/exact/*",
+                )]),
+            ))
+            .await
+            .unwrap();
+        let _s = hub
+            .subscribe(req08(&hub, &[(MatchType::Exact, "x", None)], None))
+            .await
+            .unwrap();
+        let u = next(&mut exact_grant).await;
+        assert!(u.topics()[0].starts_with("/.well-known/mercure/subscriptions/exact/x/"));
+        // The watchers' own (urlpattern) events were not granted.
+        nothing(&mut exact_grant).await;
+        nothing(&mut no_grant).await;
+    }
+
+    #[tokio::test]
+    async fn draft07_events_are_unchanged() {
+        let hub = hub(Protocol::Draft07, None).await;
+        let watch = "/.well-known/mercure/subscriptions/{topic}/{subscriber}";
+        let mut watcher = hub
+            .subscribe(SubscribeRequest {
+                topics: vec![watch.into()],
+                private_topics: Some(vec![watch.into()]),
+                payload: Some(json!({"u": 1})),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        // Dispatched before registration: no event about itself.
+        let s = hub
+            .subscribe(SubscribeRequest {
+                topics: vec!["https://e/1".into()],
+                payload: Some(json!("p")),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let u = next(&mut watcher).await;
+        assert_eq!(u.data().event_type, None);
+        let sid = s.subscriber().id().to_string();
+        let esc = crate::subscriber::query_escape(&sid);
+        assert_eq!(
+            u.topics(),
+            [format!(
+                "/.well-known/mercure/subscriptions/https%3A%2F%2Fe%2F1/{esc}"
+            )]
+        );
+        assert_eq!(
+            u.data().data,
+            format!(
+                "{{\n  \"@context\": \"https://mercure.rocks/\",\n  \"id\": \"/.well-known/mercure/subscriptions/https%3A%2F%2Fe%2F1/{esc}\",\n  \"type\": \"Subscription\",\n  \"subscriber\": \"{sid}\",\n  \"topic\": \"https://e/1\",\n  \"active\": true,\n  \"payload\": \"p\"\n}}"
+            )
+        );
+        nothing(&mut watcher).await;
+        let (_, records) = hub.cluster_subscribers().await.unwrap();
+        let r = records.iter().find(|r| r.id == sid).unwrap();
+        assert!(r.match_types.is_empty() && r.payloads.is_empty());
+        assert_eq!(r.payload, Some(json!("p")));
+    }
+
+    #[tokio::test]
+    async fn url_patterns_route_and_authorize_updates() {
+        let hub = hub(
+            Protocol::Draft08,
+            Some("https://example.com/.well-known/mercure"),
+        )
+        .await;
+        let mut s = hub
+            .subscribe(req08(
+                &hub,
+                &[(MatchType::UrlPattern, "/books/:id", None)],
+                Some(&[(MatchType::UrlPattern, "https://example.com/users/42/*")]),
+            ))
+            .await
+            .unwrap();
+        let publish = |topics: &[&str], private: bool, data: &str| {
+            hub.publish(UpdateData {
+                id: String::new(),
+                topics: topics.iter().map(|t| t.to_string()).collect(),
+                data: data.to_string(),
+                private,
+                event_type: None,
+                retry: None,
+            })
+        };
+        publish(&["https://example.com/books/1"], false, "absolute")
+            .await
+            .unwrap();
+        publish(&["/books/2"], false, "relative").await.unwrap();
+        publish(&["https://other.example/books/3"], false, "other host")
+            .await
+            .unwrap();
+        publish(
+            &[
+                "https://example.com/books/4",
+                "https://example.com/users/42/books/4",
+            ],
+            true,
+            "granted",
+        )
+        .await
+        .unwrap();
+        publish(
+            &[
+                "https://example.com/books/5",
+                "https://example.com/users/7/books/5",
+            ],
+            true,
+            "not granted",
+        )
+        .await
+        .unwrap();
+        for want in ["absolute", "relative", "granted"] {
+            assert_eq!(next(&mut s).await.data().data, want);
+        }
+        nothing(&mut s).await;
+        // History is re-checked the same way.
+        let mut replay = hub
+            .subscribe(SubscribeRequest {
+                last_event_id: Some(EARLIEST.into()),
+                ..req08(&hub, &[(MatchType::UrlPattern, "/books/:id", None)], None)
+            })
+            .await
+            .unwrap();
+        for want in ["absolute", "relative"] {
+            assert_eq!(next(&mut replay).await.data().data, want);
+        }
+        nothing(&mut replay).await;
     }
 }

@@ -16,23 +16,53 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
+use crate::topic::MatchType;
 use crate::transport::TransportError;
 
 /// The default time after which a silent node's subscriptions are removed.
 pub const DEFAULT_PRESENCE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A subscriber as the cluster sees it: enough to build its subscription documents anywhere.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Stored as JSON by some transports: fields added since the first version have serde defaults
+/// and are omitted when empty, so records written by older nodes still read, and a draft-07
+/// record is written exactly as before.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SubscriberRecord {
     /// The hub-generated `urn:uuid:` id.
     pub id: String,
-    /// Its topic selectors, as sent.
+    /// The pattern of each subscription, as sent.
     pub topics: Vec<String>,
-    /// Its token's `mercure.payload`.
+    /// Its token's draft-07 `mercure.payload`, shown for its draft-07 subscriptions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<serde_json::Value>,
     /// The node it is connected to.
     pub node: String,
+    /// The draft-08 matcher type of each subscription, parallel to `topics`; empty when every
+    /// subscription is a draft-07 selector.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_types: Vec<Option<MatchType>>,
+    /// The payload of each draft-08 subscription, parallel to `topics` (entries of draft-07
+    /// subscriptions are `null`); empty when every subscription is a draft-07 selector.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub payloads: Vec<Option<serde_json::Value>>,
+}
+
+impl SubscriberRecord {
+    /// The draft-08 matcher type of subscription `i`, `None` for a draft-07 selector.
+    pub fn match_type(&self, i: usize) -> Option<MatchType> {
+        self.match_types.get(i).copied().flatten()
+    }
+
+    /// The payload shown for subscription `i`: its own for a draft-08 subscription, the
+    /// token-wide one for a draft-07 selector.
+    pub fn subscription_payload(&self, i: usize) -> Option<&serde_json::Value> {
+        if self.match_type(i).is_some() {
+            self.payloads.get(i).and_then(Option::as_ref)
+        } else {
+            self.payload.as_ref()
+        }
+    }
 }
 
 /// Shared presence state of a cluster.
@@ -133,5 +163,54 @@ impl PresenceStore for MemoryPresence {
         st.records.remove(node);
         st.deadlines.remove(node);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn draft07_records_keep_their_json() {
+        let r = SubscriberRecord {
+            id: "urn:uuid:1".into(),
+            topics: vec!["https://e/{id}".into()],
+            payload: Some(json!({"u": 1})),
+            node: "n".into(),
+            ..Default::default()
+        };
+        let text = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            text,
+            r#"{"id":"urn:uuid:1","topics":["https://e/{id}"],"payload":{"u":1},"node":"n"}"#
+        );
+        assert_eq!(serde_json::from_str::<SubscriberRecord>(&text).unwrap(), r);
+        assert_eq!(r.match_type(0), None);
+        assert_eq!(r.subscription_payload(0), Some(&json!({"u": 1})));
+    }
+
+    #[test]
+    fn draft08_records_round_trip() {
+        let r = SubscriberRecord {
+            id: "urn:uuid:2".into(),
+            topics: vec!["https://e/1".into(), "/books/:id".into()],
+            payload: None,
+            node: "n".into(),
+            match_types: vec![Some(MatchType::Exact), Some(MatchType::UrlPattern)],
+            payloads: vec![None, Some(json!(["p"]))],
+        };
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(
+            text.contains(r#""match_types":["exact","urlpattern"],"payloads":[null,["p"]]"#),
+            "{text}"
+        );
+        let back: SubscriberRecord = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(back.match_type(1), Some(MatchType::UrlPattern));
+        assert_eq!(back.subscription_payload(0), None);
+        assert_eq!(back.subscription_payload(1), Some(&json!(["p"])));
+        // Out of range: nothing.
+        assert_eq!(back.match_type(5), None);
     }
 }

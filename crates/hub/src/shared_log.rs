@@ -196,6 +196,7 @@ mod tests {
             private_topics: grants.map(|g| g.iter().map(|s| s.to_string()).collect()),
             payload: Some(serde_json::json!({"user": "u1"})),
             last_event_id: None,
+            ..Default::default()
         }
     }
 

@@ -11,7 +11,7 @@ use std::task::{Context, Poll, Waker};
 
 use parking_lot::Mutex;
 
-use crate::topic::{Selector, SelectorCompiler};
+use crate::topic::{MatchType, Selector, SelectorCompiler};
 use crate::update::Update;
 
 /// The reference hub's per-subscriber buffer.
@@ -26,15 +26,55 @@ pub enum CloseReason {
     Shutdown,
 }
 
-/// What the HTTP layer learned from a subscribe request.
+/// One subscription of a subscriber: a compiled selector, the draft-08 matcher type it was asked
+/// with, and the payload shown for it in subscription documents.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    pub selector: Selector,
+    /// `None` for a draft-07 `topic` selector.
+    pub match_type: Option<MatchType>,
+    /// The draft-08 per-subscription payload (from the first token `subscribe` grant matching
+    /// the pattern). Ignored for draft-07 selectors, whose payload is the token-wide one.
+    pub payload: Option<serde_json::Value>,
+}
+
+impl Matcher {
+    /// A draft-08 subscription, its selector compiled by
+    /// [`SelectorCompiler::compile_matcher`].
+    pub fn new(
+        match_type: MatchType,
+        selector: Selector,
+        payload: Option<serde_json::Value>,
+    ) -> Matcher {
+        Matcher {
+            selector,
+            match_type: Some(match_type),
+            payload,
+        }
+    }
+
+    /// The pattern as the client sent it.
+    pub fn pattern(&self) -> &str {
+        self.selector.as_str()
+    }
+}
+
+/// What the HTTP layer learned from a subscribe request. A subscriber has one subscription per
+/// `topics` entry (draft-07), then one per `matchers` entry (draft-08); its private-update
+/// grants are the union of `private_topics` and `private_grants`.
 #[derive(Debug, Clone, Default)]
 pub struct SubscribeRequest {
-    /// The `topic` selectors, as sent.
+    /// The draft-07 `topic` selectors, as sent (compiled by the hub).
     pub topics: Vec<String>,
-    /// The token's `mercure.subscribe` selectors; `None` for anonymous subscribers and tokens
-    /// without the claim, who receive public updates only.
+    /// The draft-08 subscriptions (`match`, `match_exact`, `match_urlpattern`), compiled.
+    pub matchers: Vec<Matcher>,
+    /// The token's draft-07 `mercure.subscribe` selectors. With `private_grants`, `None` for
+    /// anonymous subscribers and tokens without grants, who receive public updates only.
     pub private_topics: Option<Vec<String>>,
-    /// The token's `mercure.payload`, shown in presence documents.
+    /// The token's draft-08 `subscribe` grants, compiled with
+    /// [`SelectorCompiler::compile_matcher`].
+    pub private_grants: Option<Vec<Selector>>,
+    /// The token's draft-07 `mercure.payload`, shown for every `topics` subscription.
     pub payload: Option<serde_json::Value>,
     /// The cursor sent as `Last-Event-ID` or `lastEventID`, if any.
     pub last_event_id: Option<String>,
@@ -45,8 +85,9 @@ pub struct SubscribeRequest {
 pub struct Subscriber {
     id: String,
     escaped_id: String,
+    /// The pattern of each subscription, as sent (parallel to `matchers`).
     topics: Vec<String>,
-    selectors: Vec<Selector>,
+    matchers: Vec<Matcher>,
     private_selectors: Option<Vec<Selector>>,
     payload: Option<serde_json::Value>,
     queue: Mutex<Queue>,
@@ -63,12 +104,34 @@ struct Queue {
 impl Subscriber {
     pub fn new(req: &SubscribeRequest, compiler: &SelectorCompiler, capacity: usize) -> Subscriber {
         let id = format!("urn:uuid:{}", uuid::Uuid::new_v4());
+        let matchers: Vec<Matcher> = req
+            .topics
+            .iter()
+            .map(|t| Matcher {
+                selector: compiler.compile(t),
+                match_type: None,
+                // Draft-07 subscriptions show the token-wide payload, kept once on the
+                // subscriber rather than copied into each.
+                payload: None,
+            })
+            .chain(req.matchers.iter().cloned())
+            .collect();
+        let private_selectors = match (&req.private_topics, &req.private_grants) {
+            (None, None) => None,
+            (topics, grants) => Some(
+                topics
+                    .iter()
+                    .flat_map(|t| t.iter().map(|t| compiler.compile(t)))
+                    .chain(grants.iter().flatten().cloned())
+                    .collect(),
+            ),
+        };
         Subscriber {
             escaped_id: query_escape(&id),
             id,
-            topics: req.topics.clone(),
-            selectors: compiler.compile_all(&req.topics),
-            private_selectors: req.private_topics.as_ref().map(|p| compiler.compile_all(p)),
+            topics: matchers.iter().map(|m| m.pattern().to_string()).collect(),
+            matchers,
+            private_selectors,
             payload: req.payload.clone(),
             queue: Mutex::new(Queue::default()),
             capacity: capacity.max(1),
@@ -85,24 +148,41 @@ impl Subscriber {
         &self.escaped_id
     }
 
-    /// The subscribed selectors, as sent.
+    /// The pattern of each subscription, as sent.
     pub fn topics(&self) -> &[String] {
         &self.topics
     }
 
-    pub(crate) fn selectors(&self) -> &[Selector] {
-        &self.selectors
+    /// The subscriptions, in the order of [`Subscriber::topics`].
+    pub fn matchers(&self) -> &[Matcher] {
+        &self.matchers
     }
 
+    /// The draft-07 token-wide payload.
     pub fn payload(&self) -> Option<&serde_json::Value> {
         self.payload.as_ref()
+    }
+
+    /// The payload shown for subscription `i`: its own for a draft-08 subscription, the
+    /// token-wide one for a draft-07 selector.
+    pub fn subscription_payload(&self, i: usize) -> Option<&serde_json::Value> {
+        match self.matchers.get(i)? {
+            Matcher {
+                match_type: Some(_),
+                payload,
+                ..
+            } => payload.as_ref(),
+            Matcher {
+                match_type: None, ..
+            } => self.payload.as_ref(),
+        }
     }
 
     /// Whether the update is for this subscriber: some selector matches some topic, and, for a
     /// private update, some granted selector matches some topic (not necessarily the same one).
     pub fn matches(&self, update: &Update) -> bool {
         let topics = update.topics();
-        self.selectors.iter().any(|s| s.matches_any(topics)) && self.can_receive(update)
+        self.matchers.iter().any(|m| m.selector.matches_any(topics)) && self.can_receive(update)
     }
 
     /// The private-update rule alone (routing is checked by the index).
@@ -181,16 +261,26 @@ impl Subscriber {
 }
 
 /// Percent-encodes like Go's `url.QueryEscape`: unreserved characters stay, a space becomes `+`,
-/// everything else is `%XX`. The reference hub builds presence topics with it, and clients match
-/// those topics byte for byte.
+/// everything else is `%XX`. The reference hub builds draft-07 presence topics with it, and
+/// clients match those topics byte for byte.
 pub fn query_escape(s: &str) -> String {
+    escape(s, "+")
+}
+
+/// The draft-08 path-segment encoding: [`query_escape`] with a space as `%20` (a `+` in the
+/// input is already `%2B`), so only RFC 3986 unreserved characters stay literal.
+pub fn path_escape(s: &str) -> String {
+    escape(s, "%20")
+}
+
+fn escape(s: &str, space: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     for &b in s.as_bytes() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
                 out.push(b as char)
             }
-            b' ' => out.push('+'),
+            b' ' => out.push_str(space),
             _ => {
                 const HEX: &[u8; 16] = b"0123456789ABCDEF";
                 out.push('%');
@@ -225,6 +315,12 @@ mod tests {
             query_escape("https://example.com/{selector} x"),
             "https%3A%2F%2Fexample.com%2F%7Bselector%7D+x"
         );
+        assert_eq!(
+            path_escape("https://example.com/:id a+b"),
+            "https%3A%2F%2Fexample.com%2F%3Aid%20a%2Bb"
+        );
+        assert_eq!(path_escape("urn:uuid:abc"), "urn%3Auuid%3Aabc");
+        assert_eq!(path_escape("a-b_c.d~e"), "a-b_c.d~e");
     }
 
     #[test]
@@ -271,5 +367,57 @@ mod tests {
         s.push(u);
         assert_eq!(s.closed(), Some(CloseReason::TooSlow));
         assert_eq!(s.queued(), 0);
+    }
+
+    #[test]
+    fn draft08_subscriptions_and_grants() {
+        let c = SelectorCompiler::new(10);
+        let m = |t, p: &str| c.compile_matcher(t, p).unwrap();
+        let s = Subscriber::new(
+            &SubscribeRequest {
+                topics: vec!["https://e/{id}".into()],
+                matchers: vec![
+                    Matcher::new(
+                        MatchType::UrlPattern,
+                        m(MatchType::UrlPattern, "https://e/books/:id"),
+                        Some(serde_json::json!(1)),
+                    ),
+                    Matcher::new(MatchType::Exact, m(MatchType::Exact, "*"), None),
+                ],
+                private_topics: Some(vec!["https://e/users/{u}".into()]),
+                private_grants: Some(vec![m(MatchType::UrlPattern, "https://e/admin/*")]),
+                payload: Some(serde_json::json!("token")),
+                ..Default::default()
+            },
+            &c,
+            10,
+        );
+        assert_eq!(s.topics(), ["https://e/{id}", "https://e/books/:id", "*"]);
+        let types: Vec<_> = s.matchers().iter().map(|m| m.match_type).collect();
+        assert_eq!(
+            types,
+            [None, Some(MatchType::UrlPattern), Some(MatchType::Exact)]
+        );
+        // Draft-07 selectors show the token-wide payload, draft-08 ones their own.
+        assert_eq!(s.subscription_payload(0), Some(&serde_json::json!("token")));
+        assert_eq!(s.subscription_payload(1), Some(&serde_json::json!(1)));
+        assert_eq!(s.subscription_payload(2), None);
+        assert_eq!(s.subscription_payload(3), None);
+        // Grants are the union of both kinds.
+        assert!(s.matches(&upd(&["https://e/users/1"], true)));
+        assert!(s.matches(&upd(&["https://e/admin/x/y"], true)));
+        assert!(!s.matches(&upd(&["https://e/other"], true)));
+        // Draft-08 grants alone, even empty, are "a token without grants".
+        let none = Subscriber::new(
+            &SubscribeRequest {
+                matchers: vec![Matcher::new(MatchType::Exact, Selector::Any, None)],
+                private_grants: Some(vec![]),
+                ..Default::default()
+            },
+            &c,
+            10,
+        );
+        assert!(none.matches(&upd(&["a"], false)));
+        assert!(!none.matches(&upd(&["a"], true)));
     }
 }

@@ -29,12 +29,13 @@ enum LogFormat {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process; boxing would buy nothing
 enum Command {
     /// Run the hub. Configured by the reference hub's environment variables (SERVER_NAME,
     /// MERCURE_PUBLISHER_JWT_KEY, MERCURE_SUBSCRIBER_JWT_KEY, MERCURE_EXTRA_DIRECTIVES,
     /// MERCURE_TRANSPORT_URL...) and optionally a file of `mercure` directives.
     Run(run::RunArgs),
-    /// Mint a draft-07 JWT (the `mercure` claim) for testing and scripting.
+    /// Mint a JWT for testing and scripting: draft-07 (`mercure` claim) or draft-08 (access token).
     Token(token::TokenArgs),
 }
 

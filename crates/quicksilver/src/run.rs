@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use quicksilver_auth::Verifier;
-use quicksilver_config::{Config, KeySource, TransportConfig};
+use quicksilver_auth::{Issuer, Issuers, Verifier};
+use quicksilver_config::{Config, IssuerConfig, KeySource, Protocol, TransportConfig};
 use quicksilver_http::{HttpOptions, Metrics};
 use quicksilver_hub::{Hub, HubOptions, LocalTransport, Transport};
 
@@ -42,15 +42,23 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let publisher = match &config.publisher {
-        Some(k) => verifier(k).await.context("publisher key")?,
-        None => {
-            bail!("no publisher key: set MERCURE_PUBLISHER_JWT_KEY or the publisher_jwt directive")
+    // Draft-07 keys (`publisher_jwt`...) or draft-08 issuers; the configuration fills only the
+    // side of its protocol.
+    let (publisher, subscriber, issuers) = match config.protocol {
+        Protocol::Draft07 => {
+            let publisher = match &config.publisher {
+                Some(k) => verifier(k).await.context("publisher key")?,
+                None => bail!(
+                    "no publisher key: set MERCURE_PUBLISHER_JWT_KEY or the publisher_jwt directive"
+                ),
+            };
+            let subscriber = match &config.subscriber {
+                Some(k) => Some(verifier(k).await.context("subscriber key")?),
+                None => None,
+            };
+            (Some(publisher), subscriber, None)
         }
-    };
-    let subscriber = match &config.subscriber {
-        Some(k) => Some(verifier(k).await.context("subscriber key")?),
-        None => None,
+        Protocol::Draft08 => (None, None, Some(issuers(&config.issuers).await?)),
     };
     if config.ui || config.demo {
         tracing::warn!(
@@ -61,6 +69,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let hub = Hub::start(
         transport,
         HubOptions {
+            protocol: match config.protocol {
+                Protocol::Draft07 => quicksilver_hub::Protocol::Draft07,
+                Protocol::Draft08 => quicksilver_hub::Protocol::Draft08,
+            },
+            resource_identifier: config.resource_identifier.clone(),
             subscriptions: config.subscriptions,
             selector_cache: config.topic_selector_cache,
             presence_timeout: presence_timeout(&config.transport)?,
@@ -76,23 +89,49 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .filter_map(|l| l.local_addr().ok())
         .map(|a| a.to_string())
         .collect();
-    tracing::info!(
-        address = %config.listen.display(),
-        bound = ?addrs,
-        transport = %transport_desc,
-        protocol = %config.protocol,
-        publisher = %publisher.describe(),
-        subscriber = %subscriber.as_ref().map(|s| s.describe()).unwrap_or_else(|| "none (anonymous only)".into()),
-        anonymous = config.anonymous,
-        subscriptions = config.subscriptions,
-        "Quicksilver {} serving the Mercure hub at {}/.well-known/mercure",
-        env!("CARGO_PKG_VERSION"),
-        config.listen.display(),
-    );
+    match &issuers {
+        None => tracing::info!(
+            address = %config.listen.display(),
+            bound = ?addrs,
+            transport = %transport_desc,
+            protocol = %config.protocol,
+            publisher = %publisher.as_ref().map(|p| p.describe()).unwrap_or_default(),
+            subscriber = %subscriber.as_ref().map(|s| s.describe()).unwrap_or_else(|| "none (anonymous only)".into()),
+            anonymous = config.anonymous,
+            subscriptions = config.subscriptions,
+            "Quicksilver {} serving the Mercure hub at {}/.well-known/mercure",
+            env!("CARGO_PKG_VERSION"),
+            config.listen.display(),
+        ),
+        Some(issuers) => tracing::info!(
+            address = %config.listen.display(),
+            bound = ?addrs,
+            transport = %transport_desc,
+            protocol = %config.protocol,
+            issuers = %describe_issuers(issuers),
+            resource_identifier = config.resource_identifier.as_deref().unwrap_or("derived from each request"),
+            anonymous = config.anonymous,
+            subscriptions = config.subscriptions,
+            "Quicksilver {} serving the Mercure hub ({}) at {}/.well-known/mercure",
+            env!("CARGO_PKG_VERSION"),
+            config.protocol,
+            config.listen.display(),
+        ),
+    }
+    if !config.public_urls.is_empty() {
+        tracing::info!(public_urls = ?config.public_urls, "requests for other origins are answered 421");
+    }
 
     let opts = HttpOptions {
+        protocol: match config.protocol {
+            Protocol::Draft07 => quicksilver_hub::Protocol::Draft07,
+            Protocol::Draft08 => quicksilver_hub::Protocol::Draft08,
+        },
         publisher,
         subscriber,
+        issuers,
+        resource_identifier: config.resource_identifier.clone(),
+        public_urls: config.public_urls.clone(),
         anonymous: config.anonymous,
         subscriptions: config.subscriptions,
         heartbeat: config.heartbeat,
@@ -102,7 +141,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         publish_origins: config.publish_origins.clone(),
         cookie_name: config.cookie_name.clone(),
         compat_v7: config.protocol_version_compatibility == Some(7),
-        max_body_size: 10 * 1024 * 1024,
+        max_body_size: config.max_request_body_size,
         shutdown_timeout: Duration::from_secs(10),
     };
     quicksilver_http::serve(
@@ -124,9 +163,90 @@ async fn verifier(k: &KeySource) -> anyhow::Result<Verifier> {
             key: key.clone(),
             alg: alg.clone(),
         },
-        KeySource::Jwks { url } => quicksilver_auth::KeySource::Jwks { url: url.clone() },
+        // Draft-07 JWKS verifiers have no algorithm list (`algs` is always empty there).
+        KeySource::Jwks { url, .. } => quicksilver_auth::KeySource::Jwks { url: url.clone() },
     };
     Ok(Verifier::new(source).await?)
+}
+
+/// The draft-08 trusted issuers, each verifier loaded now (a JWKS is fetched) so a bad key
+/// fails start-up with the issuer and role it belongs to.
+async fn issuers(configs: &[IssuerConfig]) -> anyhow::Result<Issuers> {
+    let mut list = Vec::with_capacity(configs.len());
+    for c in configs {
+        let publisher = match &c.publisher {
+            Some(k) => Some(
+                verifier08(k)
+                    .await
+                    .with_context(|| format!("issuer {}: publisher key", c.id))?,
+            ),
+            None => None,
+        };
+        let subscriber = match &c.subscriber {
+            Some(k) => Some(
+                verifier08(k)
+                    .await
+                    .with_context(|| format!("issuer {}: subscriber key", c.id))?,
+            ),
+            None => None,
+        };
+        list.push(Issuer {
+            id: c.id.clone(),
+            publisher,
+            subscriber,
+            authorization_server: c.authorization_server,
+        });
+    }
+    Ok(Issuers::new(list)?)
+}
+
+/// A draft-08 verifier: a static key pins its algorithm, a JWKS its allowlist (the default
+/// asymmetric list when none is written).
+async fn verifier08(k: &KeySource) -> anyhow::Result<Verifier> {
+    Ok(match k {
+        KeySource::Static { key, alg } => {
+            Verifier::with_algorithms(
+                quicksilver_auth::KeySource::Static {
+                    key: key.clone(),
+                    alg: alg.clone(),
+                },
+                None,
+            )
+            .await?
+        }
+        KeySource::Jwks { url, algs } => {
+            Verifier::with_algorithms(
+                quicksilver_auth::KeySource::Jwks { url: url.clone() },
+                (!algs.is_empty()).then(|| algs.clone()),
+            )
+            .await?
+        }
+    })
+}
+
+/// "id (publisher: HS256 key, subscriber: JWKS <url> (RS256))" for each issuer.
+fn describe_issuers(issuers: &Issuers) -> String {
+    let role = |v: &Option<Verifier>| {
+        v.as_ref()
+            .map_or_else(|| "none".to_string(), |v| v.describe())
+    };
+    issuers
+        .iter()
+        .map(|i| {
+            format!(
+                "{} (publisher: {}, subscriber: {}{})",
+                i.id,
+                role(&i.publisher),
+                role(&i.subscriber),
+                if i.authorization_server {
+                    ", authorization server"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Opens the configured transport; unknown options stop start-up with their line.

@@ -66,6 +66,7 @@ async fn replay_run(hub: &Arc<Hub>, n: usize) -> f64 {
             private_topics: None,
             payload: None,
             last_event_id: Some("earliest".into()),
+            ..Default::default()
         })
         .await
         .expect("subscribe");

@@ -18,7 +18,6 @@ mod transport;
 pub use error::BoltError;
 pub use options::{
     BoltOptions, DEFAULT_BUCKET_NAME, DEFAULT_PATH, DEFAULT_SIZE, OPTION_NAMES, from_options,
-    parse_duration,
 };
 pub use store::Stats;
 pub use transport::{BoltTransport, MAX_BATCH, REPLAY_BATCH};

@@ -8,6 +8,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use quicksilver_hub::duration::format_duration;
+use quicksilver_hub::transport_options::{one_value, parse_optional_duration, unknown_option};
+
 use crate::error::BoltError;
 
 /// The file used when no `path` is given: in the working directory, so `cargo run` works for a
@@ -106,14 +109,7 @@ pub fn from_options(opts: &[(String, Vec<String>, String)]) -> Result<BoltOption
             at: at.clone(),
             message,
         };
-        let one = |what: &str| match args.as_slice() {
-            [v] => Ok(v.as_str()),
-            [] => Err(err(format!("{name}: missing value; expected {what}"))),
-            _ => Err(err(format!(
-                "{name}: expected one value ({what}), got {}",
-                args.len()
-            ))),
-        };
+        let one = |what: &str| one_value(name, args, what).map_err(err);
         match name.as_str() {
             "path" => {
                 let v = one("a file path, e.g. /var/lib/quicksilver/mercure.db")?;
@@ -143,8 +139,8 @@ pub fn from_options(opts: &[(String, Vec<String>, String)]) -> Result<BoltOption
             }
             "max_age" => {
                 let v = one("a duration such as 24h or 7d, 0 for none")?;
-                let d = parse_duration(v).map_err(|m| err(format!("max_age: {m}")))?;
-                out.max_age = (!d.is_zero()).then_some(d);
+                out.max_age =
+                    parse_optional_duration(v).map_err(|m| err(format!("max_age: {m}")))?;
             }
             "bucket_name" => {
                 let v = one("a name")?;
@@ -153,82 +149,10 @@ pub fn from_options(opts: &[(String, Vec<String>, String)]) -> Result<BoltOption
                 }
                 out.bucket_name = v.to_owned();
             }
-            other => {
-                return Err(err(format!(
-                    "unknown option {other:?} (valid options: {})",
-                    OPTION_NAMES.join(", ")
-                )));
-            }
+            other => return Err(err(unknown_option(other, OPTION_NAMES))),
         }
     }
     Ok(out)
-}
-
-/// Units of Go/Caddy durations (Caddy adds `d`).
-const UNITS: &[(&str, f64)] = &[
-    ("ns", 1e-9),
-    ("us", 1e-6),
-    ("\u{b5}s", 1e-6),
-    ("\u{3bc}s", 1e-6),
-    ("ms", 1e-3),
-    ("s", 1.0),
-    ("m", 60.0),
-    ("h", 3600.0),
-    ("d", 86400.0),
-];
-
-/// Parses a Go/Caddy duration (`90s`, `1h30m`, `1.5h`, `7d`, `0`), as the rest of the
-/// configuration does. Negative durations are refused.
-pub fn parse_duration(input: &str) -> Result<Duration, String> {
-    let bad =
-        || format!("expected a duration such as 24h, 7d or 1h30m (0 for none), got {input:?}");
-    if input == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if input.starts_with('-') {
-        return Err(format!(
-            "negative durations are not allowed, got {input:?} (use 0 for none)"
-        ));
-    }
-    let mut rest = input.strip_prefix('+').unwrap_or(input);
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut seconds = 0f64;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let number: f64 = rest[..number_len].parse().map_err(|_| bad())?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let factor = UNITS
-            .iter()
-            .find(|(u, _)| *u == &rest[..unit_len])
-            .map(|(_, f)| *f)
-            .ok_or_else(bad)?;
-        seconds += number * factor;
-        rest = &rest[unit_len..];
-    }
-    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
-}
-
-/// `7d`, `36h`, `90m`, `45s` or milliseconds: the largest exact unit.
-fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    for (unit, per) in [
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-    ] {
-        if ms >= per && ms.is_multiple_of(per) {
-            return format!("{}{unit}", ms / per);
-        }
-    }
-    format!("{ms}ms")
 }
 
 #[cfg(test)]
@@ -307,20 +231,5 @@ mod tests {
         assert!(e.contains("negative"), "{e}");
         let e = opts(&[("bucket_name", &[""])]).unwrap_err();
         assert!(e.contains("bucket_name: the name is empty"), "{e}");
-    }
-
-    #[test]
-    fn durations() {
-        let p = |s| parse_duration(s).unwrap();
-        assert_eq!(p("90s"), Duration::from_secs(90));
-        assert_eq!(p("1h30m"), Duration::from_secs(5400));
-        assert_eq!(p("1.5h"), Duration::from_secs(5400));
-        assert_eq!(p("500ms"), Duration::from_millis(500));
-        assert_eq!(p("2d"), Duration::from_secs(172_800));
-        for bad in ["", "1", "h", "1x", "1..5s", "+"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-        assert_eq!(format_duration(Duration::from_secs(5400)), "90m");
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
     }
 }

@@ -62,6 +62,7 @@ async fn a_slow_reader_replays_100k_updates_while_publishing_goes_on() {
             private_topics: None,
             payload: None,
             last_event_id: Some("earliest".into()),
+            ..Default::default()
         })
         .await
         .expect("subscribe");

@@ -150,6 +150,7 @@ async fn latency_run(samples: usize) -> Vec<Duration> {
             private_topics: None,
             payload: None,
             last_event_id: None,
+            ..Default::default()
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -17,6 +17,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use percent_encoding::percent_decode_str;
+use quicksilver_hub::duration::format_duration;
+use quicksilver_hub::transport_options::{
+    location, one_value, parse_optional_duration, parse_presence_timeout, unknown_option,
+};
 
 use crate::error::PostgresTransportError;
 
@@ -32,8 +36,7 @@ pub const DEFAULT_SCHEMA: &str = "public";
 /// `max_age` when it should not grow forever.
 pub const DEFAULT_MAX_LENGTH: u64 = 0;
 
-/// The shortest accepted `presence_timeout`: nodes heartbeat every third of it.
-pub const MIN_PRESENCE_TIMEOUT: Duration = Duration::from_millis(300);
+pub use quicksilver_hub::transport_options::MIN_PRESENCE_TIMEOUT;
 
 /// The longest table name: the derived names (`<table>_subscribers`, `<table>_published_at`...)
 /// must fit PostgreSQL's 63-byte identifiers.
@@ -214,24 +217,13 @@ where
     let mut presence_timeout = quicksilver_hub::presence_store::DEFAULT_PRESENCE_TIMEOUT;
     let mut first_at = None;
     for (name, args, line, source) in opts {
-        let at = if line > 0 {
-            format!("{source}:{line}")
-        } else {
-            source.to_owned()
-        };
+        let at = location(source, line);
         first_at.get_or_insert_with(|| at.clone());
         let err = |message: String| PostgresTransportError::Option {
             at: at.clone(),
             message,
         };
-        let one = |what: &str| match args {
-            [v] => Ok(v.as_str()),
-            [] => Err(err(format!("{name}: missing value; expected {what}"))),
-            _ => Err(err(format!(
-                "{name}: expected one value ({what}), got {}",
-                args.len()
-            ))),
-        };
+        let one = |what: &str| one_value(name, args, what).map_err(err);
         match name {
             "url" => {
                 let v = one("a URL such as postgres://user:pass@host:5432/db?sslmode=require")?;
@@ -245,7 +237,7 @@ where
                         "table" => table = check_table(&v).map_err(bad)?,
                         "schema" => schema = check_identifier(&v).map_err(bad)?,
                         "max_length" => max_length = parse_max_length(&v).map_err(bad)?,
-                        "max_age" => max_age = parse_max_age(&v).map_err(bad)?,
+                        "max_age" => max_age = parse_optional_duration(&v).map_err(bad)?,
                         "presence_timeout" => {
                             presence_timeout = parse_presence_timeout(&v).map_err(bad)?
                         }
@@ -265,19 +257,14 @@ where
                     .map_err(|m| err(format!("max_length: {m}")))?
             }
             "max_age" => {
-                max_age = parse_max_age(one("a duration such as 24h")?)
+                max_age = parse_optional_duration(one("a duration such as 24h")?)
                     .map_err(|m| err(format!("max_age: {m}")))?
             }
             "presence_timeout" => {
                 presence_timeout = parse_presence_timeout(one("a duration such as 30s")?)
                     .map_err(|m| err(format!("presence_timeout: {m}")))?
             }
-            other => {
-                return Err(err(format!(
-                    "unknown option {other:?} (valid options: {})",
-                    OPTION_NAMES.join(", ")
-                )));
-            }
+            other => return Err(err(unknown_option(other, OPTION_NAMES))),
         }
     }
     let at = first_at.unwrap_or_else(|| "transport".to_owned());
@@ -511,96 +498,13 @@ fn parse_max_length(v: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("expected the number of updates to keep (0 keeps all), got {v:?}"))
 }
 
-fn parse_max_age(v: &str) -> Result<Option<Duration>, String> {
-    let d = parse_duration(v)?;
-    Ok((!d.is_zero()).then_some(d))
-}
-
-fn parse_presence_timeout(v: &str) -> Result<Duration, String> {
-    let d = parse_duration(v)?;
-    if d < MIN_PRESENCE_TIMEOUT {
-        return Err(format!(
-            "{v:?} is too short: nodes heartbeat every third of it; use at least {}",
-            format_duration(MIN_PRESENCE_TIMEOUT)
-        ));
-    }
-    Ok(d)
-}
-
-/// Units of Go/Caddy durations (Caddy adds `d`).
-const UNITS: &[(&str, f64)] = &[
-    ("ns", 1e-9),
-    ("us", 1e-6),
-    ("\u{b5}s", 1e-6),
-    ("\u{3bc}s", 1e-6),
-    ("ms", 1e-3),
-    ("s", 1.0),
-    ("m", 60.0),
-    ("h", 3600.0),
-    ("d", 86400.0),
-];
-
-/// Parses a Go/Caddy duration (`90s`, `1h30m`, `1.5s`, `500ms`; a bare `0` is zero), as the
-/// rest of the configuration does.
-fn parse_duration(input: &str) -> Result<Duration, String> {
-    let bad = || format!("expected a duration such as 30s, 1m or 1500ms, got {input:?}");
-    if input.starts_with('-') {
-        return Err(format!("negative durations are not allowed, got {input:?}"));
-    }
-    if input == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut rest = input.strip_prefix('+').unwrap_or(input);
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut seconds = 0f64;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let number: f64 = rest[..number_len].parse().map_err(|_| bad())?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let factor = UNITS
-            .iter()
-            .find(|(u, _)| *u == &rest[..unit_len])
-            .map(|(_, f)| *f)
-            .ok_or_else(bad)?;
-        seconds += number * factor;
-        rest = &rest[unit_len..];
-    }
-    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
-}
-
-/// `30s`, `2m`, `1500ms`: the largest exact unit.
-pub(crate) fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    for (unit, per) in [("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
-        if ms >= per && ms.is_multiple_of(per) {
-            return format!("{}{unit}", ms / per);
-        }
-    }
-    format!("{ms}ms")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use quicksilver_hub::transport_options::OptionList;
 
     fn opts(list: &[(&str, &[&str])]) -> Result<PostgresOptions, String> {
-        let owned: Vec<(String, Vec<String>)> = list
-            .iter()
-            .map(|(n, a)| (n.to_string(), a.iter().map(|s| s.to_string()).collect()))
-            .collect();
-        from_options(
-            owned
-                .iter()
-                .map(|(n, a)| (n.as_str(), a.as_slice(), 12, "config.caddy")),
-        )
-        .map_err(|e| e.to_string())
+        from_options(OptionList::new(list).at("config.caddy", 12)).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -657,7 +561,7 @@ mod tests {
         assert_eq!(o.presence_timeout, Duration::from_millis(1500));
         assert!(!format!("{o:?}").contains("p:ss"));
         assert!(!o.describe().contains("p:ss"));
-        assert!(o.describe().contains("max_age 24h"), "{}", o.describe());
+        assert!(o.describe().contains("max_age 1d"), "{}", o.describe());
     }
 
     #[test]
@@ -800,9 +704,12 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
-        assert_eq!(parse_max_age("0s"), Ok(None));
+        let max_age = |v: &str| opts(&[("url", &["postgres://db/m"]), ("max_age", &[v])]);
+        assert_eq!(max_age("0").map(|o| o.max_age), Ok(None));
+        assert_eq!(max_age("0s").map(|o| o.max_age), Ok(None));
+        assert_eq!(
+            max_age("1h30m").map(|o| o.max_age),
+            Ok(Some(Duration::from_secs(5400)))
+        );
     }
 }

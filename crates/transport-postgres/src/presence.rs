@@ -8,6 +8,11 @@
 //! row, so each dead node's records go to exactly one caller, which dispatches their
 //! `active: false` events.
 //!
+//! A record's draft-08 fields (the matcher type and payload of each subscription) are in the
+//! `subscriptions` column, NULL for a subscriber with only draft-07 selectors, so a draft-07
+//! row is written exactly as before the column existed and rows written by older nodes read
+//! back as draft-07 subscribers.
+//!
 //! Each node keeps a mirror of its own records. If its rows are lost while it lives (it was
 //! declared dead during a long pause, or a write failed during an outage), the next heartbeat
 //! notices (its node row had to be inserted again, or a write failed since) and writes them
@@ -20,7 +25,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use quicksilver_hub::{PresenceStore, SubscriberRecord, TransportError};
+use quicksilver_hub::{MatchType, PresenceStore, SubscriberRecord, TransportError};
+use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 
 use crate::transport::{QUERY_TIMEOUT, Shared};
@@ -54,8 +60,9 @@ impl PresenceSql {
     fn new(nodes: &str, subs: &str) -> PresenceSql {
         PresenceSql {
             add: format!(
-                "INSERT INTO {subs} (node, subscriber_id, topics, payload) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (node, subscriber_id) DO UPDATE SET topics = EXCLUDED.topics, payload = EXCLUDED.payload"
+                "INSERT INTO {subs} (node, subscriber_id, topics, payload, subscriptions) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (node, subscriber_id) DO UPDATE
+                 SET topics = EXCLUDED.topics, payload = EXCLUDED.payload, subscriptions = EXCLUDED.subscriptions"
             ),
             remove: format!("DELETE FROM {subs} WHERE node = $1 AND subscriber_id = $2"),
             heartbeat: format!(
@@ -64,7 +71,7 @@ impl PresenceSql {
                  RETURNING (xmax = 0)"
             ),
             list: format!(
-                "SELECT s.node, s.subscriber_id, s.topics, s.payload FROM {subs} s
+                "SELECT s.node, s.subscriber_id, s.topics, s.payload, s.subscriptions FROM {subs} s
                  JOIN {nodes} n ON n.node = s.node WHERE n.deadline > now()
                  ORDER BY s.added_at, s.subscriber_id"
             ),
@@ -75,17 +82,18 @@ impl PresenceSql {
                    WHERE s.node IN (SELECT node FROM dead)
                       OR (s.added_at < now() - make_interval(secs => $1)
                           AND NOT EXISTS (SELECT 1 FROM {nodes} n WHERE n.node = s.node))
-                   RETURNING s.node, s.subscriber_id, s.topics, s.payload)
-                 SELECT node, subscriber_id, topics, payload FROM gone"
+                   RETURNING s.node, s.subscriber_id, s.topics, s.payload, s.subscriptions)
+                 SELECT node, subscriber_id, topics, payload, subscriptions FROM gone"
             ),
             leave: format!(
                 "WITH n AS (DELETE FROM {nodes} WHERE node = $1) DELETE FROM {subs} WHERE node = $1"
             ),
             clear: format!("DELETE FROM {subs} WHERE node = $1"),
             restore: format!(
-                "INSERT INTO {subs} (node, subscriber_id, topics, payload)
-                 SELECT $1, u.id, ARRAY(SELECT e FROM json_array_elements_text(u.topics::json) WITH ORDINALITY AS x(e, n) ORDER BY n), u.payload::jsonb
-                 FROM unnest($2::text[], $3::text[], $4::text[]) AS u(id, topics, payload)"
+                "INSERT INTO {subs} (node, subscriber_id, topics, payload, subscriptions)
+                 SELECT $1, u.id, ARRAY(SELECT e FROM json_array_elements_text(u.topics::json) WITH ORDINALITY AS x(e, n) ORDER BY n),
+                        u.payload::jsonb, u.subscriptions::jsonb
+                 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS u(id, topics, payload, subscriptions)"
             ),
         }
     }
@@ -106,11 +114,21 @@ impl PostgresPresence {
         rows.into_iter()
             .filter_map(|r| {
                 let record = (|| {
-                    Ok::<_, tokio_postgres::Error>(SubscriberRecord {
+                    let subscriptions: Option<serde_json::Value> = r.try_get(4)?;
+                    let Subscriptions {
+                        match_types,
+                        payloads,
+                    } = match subscriptions {
+                        Some(v) => serde_json::from_value(v)?,
+                        None => Subscriptions::default(),
+                    };
+                    Ok::<_, DecodeError>(SubscriberRecord {
                         node: r.try_get(0)?,
                         id: r.try_get(1)?,
                         topics: r.try_get(2)?,
                         payload: r.try_get(3)?,
+                        match_types,
+                        payloads,
                     })
                 })();
                 match record {
@@ -156,10 +174,15 @@ impl PostgresPresence {
         let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
         let mut topics = Vec::with_capacity(records.len());
         let mut payloads = Vec::with_capacity(records.len());
+        let mut subscriptions = Vec::with_capacity(records.len());
         for r in &records {
             topics.push(encode(&r.topics)?);
             payloads.push(match &r.payload {
                 Some(p) => Some(encode(p)?),
+                None => None,
+            });
+            subscriptions.push(match Subscriptions::of(r) {
+                Some(s) => Some(encode(&s)?),
                 None => None,
             });
         }
@@ -177,11 +200,56 @@ impl PostgresPresence {
         s.timed(
             "the presence resync",
             QUERY_TIMEOUT,
-            tx.execute(&self.sql.restore, &[&node, &ids, &topics, &payloads]),
+            tx.execute(
+                &self.sql.restore,
+                &[&node, &ids, &topics, &payloads, &subscriptions],
+            ),
         )
         .await?;
         s.timed("COMMIT", QUERY_TIMEOUT, tx.commit()).await
     }
+}
+
+/// The `subscriptions` column: a record's draft-08 fields, parallel to its topics.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Subscriptions {
+    #[serde(default)]
+    match_types: Vec<Option<MatchType>>,
+    #[serde(default)]
+    payloads: Vec<Option<serde_json::Value>>,
+}
+
+impl Subscriptions {
+    /// The column's value for `r`: `None` (SQL NULL) when it has no draft-08 field, so a
+    /// draft-07 row is what it was before the column existed.
+    fn of(r: &SubscriberRecord) -> Option<Subscriptions> {
+        if r.match_types.is_empty() && r.payloads.is_empty() {
+            return None;
+        }
+        Some(Subscriptions {
+            match_types: r.match_types.clone(),
+            payloads: r.payloads.clone(),
+        })
+    }
+
+    fn to_json(r: &SubscriberRecord) -> Result<Option<serde_json::Value>, TransportError> {
+        Subscriptions::of(r)
+            .map(|s| {
+                serde_json::to_value(s).map_err(|e| {
+                    TransportError::Backend(format!("encoding a presence record: {e}"))
+                })
+            })
+            .transpose()
+    }
+}
+
+/// Why a presence row could not be read back.
+#[derive(Debug, thiserror::Error)]
+enum DecodeError {
+    #[error(transparent)]
+    Column(#[from] tokio_postgres::Error),
+    #[error("the subscriptions column is not a draft-08 record: {0}")]
+    Subscriptions(#[from] serde_json::Error),
 }
 
 fn encode<T: serde::Serialize + ?Sized>(v: &T) -> Result<String, TransportError> {
@@ -192,6 +260,7 @@ fn encode<T: serde::Serialize + ?Sized>(v: &T) -> Result<String, TransportError>
 #[async_trait]
 impl PresenceStore for PostgresPresence {
     async fn add(&self, record: &SubscriberRecord) -> Result<(), TransportError> {
+        let subscriptions = Subscriptions::to_json(record)?;
         self.mirror
             .lock()
             .entry(record.node.clone())
@@ -201,7 +270,13 @@ impl PresenceStore for PostgresPresence {
             .execute(
                 "recording a subscriber",
                 &self.sql.add,
-                &[&record.node, &record.id, &record.topics, &record.payload],
+                &[
+                    &record.node,
+                    &record.id,
+                    &record.topics,
+                    &record.payload,
+                    &subscriptions,
+                ],
             )
             .await;
         self.failed(r).map(drop)

@@ -18,8 +18,10 @@ use crate::error::{describe, to_transport};
 use crate::options::PostgresOptions;
 use quicksilver_hub::TransportError;
 
-/// The schema version this code creates (recorded in the updates table's comment).
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema version this code creates (recorded in the updates table's comment). Version 2
+/// added the presence table's `subscriptions` column (draft-08 matcher types and payloads);
+/// the migration adds it to a version-1 table in place.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The advisory lock serialising migrations of every Quicksilver table in a database (two
 /// nodes creating the same table at once would otherwise collide in the catalogs).
@@ -216,8 +218,16 @@ impl Names {
                    topics text[] NOT NULL,
                    payload jsonb,
                    added_at timestamptz NOT NULL DEFAULT now(),
+                   subscriptions jsonb,
                    PRIMARY KEY (node, subscriber_id)
                  )",
+                self.subscribers
+            ),
+            // Schema version 2, for a presence table created by version 1. Nullable, no
+            // default: adding it rewrites nothing, and older nodes' inserts leave it NULL
+            // (draft-07 subscribers).
+            format!(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS subscriptions jsonb",
                 self.subscribers
             ),
         ]
@@ -248,7 +258,8 @@ impl Names {
     }
 }
 
-/// The columns the transport reads and writes, with their types as `format_type` spells them.
+/// The columns of the updates table the transport reads and writes, with their types as
+/// `format_type` spells them.
 const COLUMNS: &[(&str, &str)] = &[
     ("seq", "bigint"),
     ("event_id", "text"),
@@ -258,6 +269,16 @@ const COLUMNS: &[(&str, &str)] = &[
     ("type", "text"),
     ("retry", "bigint"),
     ("published_at", "timestamp with time zone"),
+];
+
+/// The same for the presence table of subscribers.
+const SUBSCRIBER_COLUMNS: &[(&str, &str)] = &[
+    ("node", "text"),
+    ("subscriber_id", "text"),
+    ("topics", "text[]"),
+    ("payload", "jsonb"),
+    ("added_at", "timestamp with time zone"),
+    ("subscriptions", "jsonb"),
 ];
 
 /// How long the migration may take (it waits for other nodes' migrations).
@@ -297,12 +318,13 @@ pub async fn migrate(
                 .await
                 .map_err(|e| ddl_error(&e, "creating the tables"))?;
         }
-        check_columns(&tx, names).await?;
+        check_columns(&tx, &names.updates, &names.channel, COLUMNS).await?;
         for statement in ddl {
             tx.batch_execute(&statement)
                 .await
                 .map_err(|e| ddl_error(&e, "creating the tables"))?;
         }
+        check_subscriber_columns(&tx, names).await?;
         for (name, create) in names.triggers() {
             let exists: bool = tx
                 .query_one(
@@ -320,7 +342,8 @@ pub async fn migrate(
             }
         }
     } else {
-        check_columns(&tx, names).await?;
+        check_columns(&tx, &names.updates, &names.channel, COLUMNS).await?;
+        check_subscriber_columns(&tx, names).await?;
     }
     // A sequence cache above 1 hands each session its own block of numbers, so sequence order
     // would no longer be commit order; put it back.
@@ -345,7 +368,8 @@ pub async fn migrate(
     tx.commit().await.map_err(to_transport)
 }
 
-/// Whether the tables, the functions' triggers and the presence tables all exist.
+/// Whether the tables, the functions' triggers, the indexes and the presence tables all exist,
+/// with the columns of the current schema version.
 async fn schema_is_complete(
     tx: &deadpool_postgres::Transaction<'_>,
     names: &Names,
@@ -354,7 +378,9 @@ async fn schema_is_complete(
         .query_one(
             "SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL
                 AND (SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = ANY($4)) = 2
-                AND (SELECT count(*) FROM pg_indexes WHERE schemaname = $5 AND indexname = ANY($6)) = 3",
+                AND (SELECT count(*) FROM pg_indexes WHERE schemaname = $5 AND indexname = ANY($6)) = 3
+                AND EXISTS (SELECT 1 FROM pg_attribute
+                            WHERE attrelid = to_regclass($3) AND attname = 'subscriptions' AND NOT attisdropped)",
             &[
                 &names.updates,
                 &names.nodes,
@@ -373,16 +399,34 @@ async fn schema_is_complete(
     row.try_get(0).map_err(to_transport)
 }
 
-/// Refuses a pre-existing table of another shape with a message saying what differs.
-async fn check_columns(
+/// Refuses a pre-existing presence table of another shape (checked after the DDL, which
+/// leaves a column of the right name but another type in place).
+async fn check_subscriber_columns(
     tx: &deadpool_postgres::Transaction<'_>,
     names: &Names,
+) -> Result<(), TransportError> {
+    check_columns(
+        tx,
+        &names.subscribers,
+        &format!("{}_subscribers", names.channel),
+        SUBSCRIBER_COLUMNS,
+    )
+    .await
+}
+
+/// Refuses a pre-existing table (`relation`, quoted; `shown` in messages) of another shape
+/// than `columns` with a message saying what differs.
+async fn check_columns(
+    tx: &deadpool_postgres::Transaction<'_>,
+    relation: &str,
+    shown: &str,
+    columns: &[(&str, &str)],
 ) -> Result<(), TransportError> {
     let rows = tx
         .query(
             "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute
              WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped",
-            &[&names.updates],
+            &[&relation],
         )
         .await
         .map_err(to_transport)?;
@@ -392,19 +436,17 @@ async fn check_columns(
         let ty: String = r.try_get(1).map_err(to_transport)?;
         found.push((name, ty));
     }
-    for (name, ty) in COLUMNS {
+    for (name, ty) in columns {
         match found.iter().find(|(n, _)| n == name) {
             Some((_, t)) if t == ty => {}
             Some((_, t)) => {
                 return Err(TransportError::Backend(format!(
-                    "table {}: column {name} is {t}, expected {ty}; drop or rename the table, or choose another with `table`",
-                    names.channel
+                    "table {shown}: column {name} is {t}, expected {ty}; drop or rename the table, or choose another with `table`"
                 )));
             }
             None => {
                 return Err(TransportError::Backend(format!(
-                    "table {}: column {name} ({ty}) is missing; drop or rename the table, or choose another with `table`",
-                    names.channel
+                    "table {shown}: column {name} ({ty}) is missing; drop or rename the table, or choose another with `table`"
                 )));
             }
         }

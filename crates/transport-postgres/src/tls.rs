@@ -25,17 +25,23 @@ pub fn connector(o: &PostgresOptions) -> Result<MakeRustlsConnect, PostgresTrans
         .map_err(|e| PostgresTransportError::Tls(e.to_string()))?;
     let verifier: Arc<dyn ServerCertVerifier> = match o.ssl_mode {
         SslMode::Disable | SslMode::Allow | SslMode::Prefer | SslMode::Require => {
-            Arc::new(Unauthenticated { provider })
+            Arc::new(Lenient {
+                provider,
+                chain: None,
+            })
         }
         SslMode::VerifyCa | SslMode::VerifyFull => {
             let roots = Arc::new(roots(&o.root_certs)?);
-            let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
+            let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
                 .build()
                 .map_err(|e| PostgresTransportError::Tls(e.to_string()))?;
             if o.ssl_mode == SslMode::VerifyFull {
                 webpki
             } else {
-                Arc::new(ChainOnly { inner: webpki })
+                Arc::new(Lenient {
+                    provider,
+                    chain: Some(webpki),
+                })
             }
         }
     };
@@ -89,22 +95,35 @@ fn roots(source: &RootCerts) -> Result<RootCertStore, PostgresTransportError> {
     Ok(store)
 }
 
-/// libpq's `require`: encrypted, server not authenticated.
+/// libpq's `require` (no `chain`: encrypted, server not authenticated) and `verify-ca` (the
+/// chain must lead to a trusted root; the name is not checked). `verify-full` uses rustls's
+/// verifier as it is. The handshake signatures are checked in every mode, with the provider's
+/// algorithms, as rustls's own verifier does.
 #[derive(Debug)]
-struct Unauthenticated {
+struct Lenient {
     provider: Arc<CryptoProvider>,
+    /// `verify-ca`: the chain verifier whose host name check is waived.
+    chain: Option<Arc<WebPkiServerVerifier>>,
 }
 
-impl ServerCertVerifier for Unauthenticated {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
-        Ok(ServerCertVerified::assertion())
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
     }
 
     fn verify_tls12_signature(
@@ -139,57 +158,5 @@ impl ServerCertVerifier for Unauthenticated {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
-    }
-}
-
-/// libpq's `verify-ca`: the chain must lead to a trusted root; the name is not checked.
-#[derive(Debug)]
-struct ChainOnly {
-    inner: Arc<WebPkiServerVerifier>,
-}
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, Error> {
-        match self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
-            Err(Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
     }
 }

@@ -30,7 +30,7 @@ use crate::options::PostgresOptions;
 use crate::presence::PostgresPresence;
 use crate::retention;
 use crate::schema::{self, Names};
-use quicksilver_hub::health::{BrokerHealth, LIVENESS_GRACE};
+use quicksilver_hub::health::BrokerHealth;
 
 /// Rows per read of the tail and of history.
 const BATCH: i64 = 500;
@@ -471,13 +471,7 @@ impl Transport for PostgresTransport {
     }
 
     async fn live(&self) -> Result<(), TransportError> {
-        match self.shared.health.down_for() {
-            Some(d) if d >= LIVENESS_GRACE => Err(TransportError::Unavailable(format!(
-                "PostgreSQL unreachable for {} s",
-                d.as_secs()
-            ))),
-            _ => Ok(()),
-        }
+        self.shared.health.live("PostgreSQL")
     }
 
     async fn close(&self) -> Result<(), TransportError> {

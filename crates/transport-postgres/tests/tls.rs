@@ -212,6 +212,7 @@ async fn round_trip(url: &str) {
             private_topics: None,
             payload: None,
             last_event_id: None,
+            ..Default::default()
         })
         .await
         .unwrap_or_else(|e| panic!("subscribe: {e}"));

@@ -12,6 +12,10 @@ use std::fmt;
 use std::time::Duration;
 
 use percent_encoding::percent_decode_str;
+use quicksilver_hub::duration::format_duration;
+use quicksilver_hub::transport_options::{
+    location, one_value, parse_presence_timeout, unknown_option,
+};
 
 use crate::error::RedisTransportError;
 
@@ -26,9 +30,7 @@ pub const DEFAULT_MAX_LENGTH: u64 = 100_000;
 /// Redis's port when an address has none.
 pub const DEFAULT_PORT: u16 = 6379;
 
-/// The shortest accepted `presence_timeout`: nodes heartbeat every third of it, and a shorter
-/// one would declare nodes dead between two heartbeats on a busy machine.
-pub const MIN_PRESENCE_TIMEOUT: Duration = Duration::from_millis(300);
+pub use quicksilver_hub::transport_options::MIN_PRESENCE_TIMEOUT;
 
 /// The option names, for error messages.
 pub const OPTION_NAMES: &[&str] = &[
@@ -206,23 +208,12 @@ where
     let mut out = RedisOptions::default();
     let mut url: Option<FromUrl> = None;
     for (name, args, line, source) in opts {
-        let at = if line > 0 {
-            format!("{source}:{line}")
-        } else {
-            source.to_owned()
-        };
+        let at = location(source, line);
         let err = |message: String| RedisTransportError::Option {
             at: at.clone(),
             message,
         };
-        let one = |what: &str| match args {
-            [v] => Ok(v.as_str()),
-            [] => Err(err(format!("{name}: missing value; expected {what}"))),
-            _ => Err(err(format!(
-                "{name}: expected one value ({what}), got {}",
-                args.len()
-            ))),
-        };
+        let one = |what: &str| one_value(name, args, what).map_err(err);
         let flag = || match args {
             [] => Ok(true),
             [v] => parse_bool(v).ok_or_else(|| {
@@ -291,12 +282,7 @@ where
                 out.presence_timeout =
                     parse_presence_timeout(v).map_err(|m| err(format!("presence_timeout: {m}")))?;
             }
-            other => {
-                return Err(err(format!(
-                    "unknown option {other:?} (valid options: {})",
-                    OPTION_NAMES.join(", ")
-                )));
-            }
+            other => return Err(err(unknown_option(other, OPTION_NAMES))),
         }
     }
     if let Some(u) = url {
@@ -501,17 +487,6 @@ fn parse_max_length(v: &str) -> Result<u64, String> {
         .map_err(|_| format!("expected the number of entries to keep (0 keeps all), got {v:?}"))
 }
 
-fn parse_presence_timeout(v: &str) -> Result<Duration, String> {
-    let d = parse_duration(v)?;
-    if d < MIN_PRESENCE_TIMEOUT {
-        return Err(format!(
-            "{v:?} is too short: nodes heartbeat every third of it; use at least {}",
-            format_duration(MIN_PRESENCE_TIMEOUT)
-        ));
-    }
-    Ok(d)
-}
-
 fn parse_bool(v: &str) -> Option<bool> {
     match v.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Some(true),
@@ -520,77 +495,13 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-/// Units of Go/Caddy durations (Caddy adds `d`).
-const UNITS: &[(&str, f64)] = &[
-    ("ns", 1e-9),
-    ("us", 1e-6),
-    ("\u{b5}s", 1e-6),
-    ("\u{3bc}s", 1e-6),
-    ("ms", 1e-3),
-    ("s", 1.0),
-    ("m", 60.0),
-    ("h", 3600.0),
-    ("d", 86400.0),
-];
-
-/// Parses a Go/Caddy duration (`90s`, `1h30m`, `1.5s`, `500ms`), as the rest of the
-/// configuration does.
-fn parse_duration(input: &str) -> Result<Duration, String> {
-    let bad = || format!("expected a duration such as 30s, 1m or 1500ms, got {input:?}");
-    if input.starts_with('-') {
-        return Err(format!("negative durations are not allowed, got {input:?}"));
-    }
-    let mut rest = input.strip_prefix('+').unwrap_or(input);
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut seconds = 0f64;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let number: f64 = rest[..number_len].parse().map_err(|_| bad())?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let factor = UNITS
-            .iter()
-            .find(|(u, _)| *u == &rest[..unit_len])
-            .map(|(_, f)| *f)
-            .ok_or_else(bad)?;
-        seconds += number * factor;
-        rest = &rest[unit_len..];
-    }
-    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
-}
-
-/// `30s`, `2m`, `1500ms`: the largest exact unit.
-fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    for (unit, per) in [("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
-        if ms >= per && ms.is_multiple_of(per) {
-            return format!("{}{unit}", ms / per);
-        }
-    }
-    format!("{ms}ms")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use quicksilver_hub::transport_options::OptionList;
 
     fn opts(list: &[(&str, &[&str])]) -> Result<RedisOptions, String> {
-        let owned: Vec<(String, Vec<String>)> = list
-            .iter()
-            .map(|(n, a)| (n.to_string(), a.iter().map(|s| s.to_string()).collect()))
-            .collect();
-        from_options(
-            owned
-                .iter()
-                .map(|(n, a)| (n.as_str(), a.as_slice(), 12, "config.caddy")),
-        )
-        .map_err(|e| e.to_string())
+        from_options(OptionList::new(list).at("config.caddy", 12)).map_err(|e| e.to_string())
     }
 
     fn addr(host: &str, port: u16) -> Address {

@@ -30,7 +30,7 @@ use crate::keys::Keys;
 use crate::options::RedisOptions;
 use crate::presence::RedisPresence;
 use crate::scripts::Scripts;
-use quicksilver_hub::health::{BrokerHealth, LIVENESS_GRACE};
+use quicksilver_hub::health::BrokerHealth;
 
 /// Entries per `XREAD` / `XRANGE` round trip.
 const BATCH: usize = 1000;
@@ -386,13 +386,7 @@ impl Transport for RedisTransport {
     }
 
     async fn live(&self) -> Result<(), TransportError> {
-        match self.shared.health.down_for() {
-            Some(d) if d >= LIVENESS_GRACE => Err(TransportError::Unavailable(format!(
-                "Redis unreachable for {} s",
-                d.as_secs()
-            ))),
-            _ => Ok(()),
-        }
+        self.shared.health.live("Redis")
     }
 
     async fn close(&self) -> Result<(), TransportError> {

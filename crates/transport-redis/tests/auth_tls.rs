@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use quicksilver_hub::transport_options::OptionList;
 use quicksilver_hub::{Hub, HubOptions, SubscribeRequest, Subscription, UpdateData};
 use quicksilver_transport_redis::{RedisTransport, options::from_options};
 
@@ -110,6 +111,7 @@ fn subscribe_req() -> SubscribeRequest {
         private_topics: None,
         payload: None,
         last_event_id: None,
+        ..Default::default()
     }
 }
 
@@ -122,16 +124,7 @@ async fn next(s: &mut Subscription) -> String {
 
 /// A hub over a Redis transport built from `transport redis` options, as a user writes them.
 async fn hub(opts: &[(&str, &[&str])]) -> Result<Arc<Hub>, String> {
-    let owned: Vec<(String, Vec<String>)> = opts
-        .iter()
-        .map(|(n, a)| (n.to_string(), a.iter().map(|s| s.to_string()).collect()))
-        .collect();
-    let options = from_options(
-        owned
-            .iter()
-            .map(|(n, a)| (n.as_str(), a.as_slice(), 0, "test")),
-    )
-    .map_err(|e| e.to_string())?;
+    let options = from_options(OptionList::new(opts).at("test", 0)).map_err(|e| e.to_string())?;
     let t = Arc::new(RedisTransport::new(options).map_err(|e| e.to_string())?);
     match tokio::time::timeout(
         Duration::from_secs(20),

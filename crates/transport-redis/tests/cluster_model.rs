@@ -1,151 +1,24 @@
-//! Several hubs sharing one stream, in one process: cross-node delivery, custom ids and history
-//! across nodes, mixed encodings, trimming with the id index, and presence across nodes
-//! (listing, a late node, a graceful leave, a dead node reaped exactly once, self-healing).
-//! Each scenario runs against Redis, Valkey and the Redis Cluster.
+//! Several hubs sharing one stream, in one process: the cluster contract of
+//! `quicksilver_hub::contract::cluster` (cross-node delivery, custom ids and history across
+//! nodes, presence across nodes: listing, a late node, a graceful leave, a dead node reaped
+//! exactly once, self-healing, records of both drafts), and Redis's own: mixed encodings,
+//! trimming with the id index. Each scenario runs against Redis, Valkey and the Redis Cluster.
 
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Backend, Streams, inspector, with_cleanup};
+use common::{Backend, Presence, Streams, inspector, with_cleanup};
 use futures::StreamExt;
-use quicksilver_hub::{
-    Hub, HubOptions, Position, SubscribeRequest, Subscription, Transport, UpdateData,
+use quicksilver_hub::contract::cluster::{
+    self as contract, TOPIC, publish, subscribe, take, update,
 };
+use quicksilver_hub::{Hub, HubOptions, Position, Transport};
 use quicksilver_transport_redis::{Keys, RedisOptions};
 
-const TOPIC: &str = "https://example.com/books/1";
-const WATCH: &str = "/.well-known/mercure/subscriptions/{topic}/{subscriber}";
-
-fn hub_options(presence_timeout: Duration) -> HubOptions {
-    HubOptions {
-        subscriptions: true,
-        presence_timeout,
-        queue_capacity: 100_000,
-        ..HubOptions::default()
-    }
-}
-
 async fn start(streams: &Streams, opts: &RedisOptions) -> Arc<Hub> {
-    let t = streams.transport(opts.clone());
-    let timeout = t.presence_timeout();
-    Hub::start(t, hub_options(timeout))
-        .await
-        .unwrap_or_else(|e| panic!("hub start: {e}"))
-}
-
-fn update(id: &str, data: &str) -> UpdateData {
-    UpdateData {
-        id: id.into(),
-        topics: vec![TOPIC.into()],
-        data: data.into(),
-        private: false,
-        event_type: None,
-        retry: None,
-    }
-}
-
-async fn subscribe(hub: &Hub, topics: &[&str], last: Option<&str>) -> Subscription {
-    hub.subscribe(SubscribeRequest {
-        topics: topics.iter().map(|s| s.to_string()).collect(),
-        private_topics: Some(topics.iter().map(|s| s.to_string()).collect()),
-        payload: Some(serde_json::json!({"user": "test"})),
-        last_event_id: last.map(str::to_owned),
-    })
-    .await
-    .unwrap_or_else(|e| panic!("subscribe: {e}"))
-}
-
-async fn take(s: &mut Subscription, n: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    while out.len() < n {
-        match tokio::time::timeout(Duration::from_secs(10), s.next_update()).await {
-            Ok(Some(u)) => out.push(u.data().data.clone()),
-            other => panic!(
-                "after {out:?}: no update ({:?})",
-                other.map(|o| o.map(|u| u.id().to_string()))
-            ),
-        }
-    }
-    out
-}
-
-async fn nothing_more(s: &mut Subscription, wait: Duration) {
-    if let Ok(Some(u)) = tokio::time::timeout(wait, s.next_update()).await {
-        panic!("unexpected update: {}", u.data().data);
-    }
-}
-
-async fn publish(hub: &Hub, d: UpdateData) -> String {
-    hub.publish(d)
-        .await
-        .unwrap_or_else(|e| panic!("publish: {e}"))
-        .id()
-        .to_string()
-}
-
-/// Updates published on any node reach subscribers on every node, once, in one order; custom
-/// ids published on one node are history cursors on another; a node started later replays.
-async fn cross_node_delivery_and_history(backend: Backend) {
-    with_cleanup(|streams| async move {
-        let opts = backend.options(&[]);
-        let a = start(&streams, &opts).await;
-        let b = start(&streams, &opts).await;
-        let mut on_a = subscribe(&a, &[TOPIC], None).await;
-        let mut on_b = subscribe(&b, &[TOPIC], None).await;
-        publish(&a, update("custom-1", "one")).await;
-        publish(&b, update("urn:example:2", "two")).await;
-        let generated = publish(&a, update("", "three")).await;
-        assert!(generated.starts_with("urn:uuid:"), "{generated}");
-        assert_eq!(take(&mut on_a, 3).await, ["one", "two", "three"]);
-        assert_eq!(take(&mut on_b, 3).await, ["one", "two", "three"]);
-
-        // Publishers on both nodes at once: both nodes deliver the same order.
-        let mut tasks = Vec::new();
-        for (name, hub) in [("a", a.clone()), ("b", b.clone())] {
-            tasks.push(tokio::spawn(async move {
-                for i in 0..50 {
-                    publish(&hub, update("", &format!("{name}{i}"))).await;
-                }
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap_or_else(|e| panic!("publisher: {e}"));
-        }
-        let seen_a = take(&mut on_a, 100).await;
-        let seen_b = take(&mut on_b, 100).await;
-        assert_eq!(seen_a, seen_b, "the nodes disagree on the order");
-        for name in ["a", "b"] {
-            let mine: Vec<_> = seen_a
-                .iter()
-                .filter(|d| d.starts_with(name))
-                .cloned()
-                .collect();
-            let expected: Vec<_> = (0..50).map(|i| format!("{name}{i}")).collect();
-            assert_eq!(mine, expected);
-        }
-        nothing_more(&mut on_a, Duration::from_millis(200)).await;
-
-        // History across nodes, from custom ids published elsewhere.
-        let mut late = subscribe(&b, &[TOPIC], Some("custom-1")).await;
-        assert_eq!(late.cursor(), Some("custom-1"));
-        assert_eq!(take(&mut late, 2).await, ["two", "three"]);
-        let mut late = subscribe(&a, &[TOPIC], Some("urn:example:2")).await;
-        assert_eq!(take(&mut late, 1).await, ["three"]);
-
-        // A node started later replays everything with `earliest`, and its tail starts after
-        // the existing entries.
-        let c = start(&streams, &opts).await;
-        assert_eq!(c.last_event_id(), a.last_event_id());
-        assert_eq!(b.last_event_id(), a.last_event_id());
-        let mut all = subscribe(&c, &[TOPIC], Some("earliest")).await;
-        assert_eq!(take(&mut all, 103).await[..3], ["one", "two", "three"]);
-        publish(&a, update("", "after")).await;
-        assert_eq!(take(&mut all, 1).await, ["after"]);
-        nothing_more(&mut all, Duration::from_millis(200)).await;
-    })
-    .await;
+    contract::start(streams.transport(opts.clone()), Some(opts.presence_timeout)).await
 }
 
 /// A JSON node and a `gob` (MessagePack) node share a stream and read each other.
@@ -291,134 +164,29 @@ fn position(entry: &str) -> (u64, u64) {
     )
 }
 
-/// The subscriptions API of any node lists every node's subscribers; a node started later
-/// sees them; subscription events cross nodes; a graceful shutdown removes a node's
-/// subscriptions at once.
-async fn presence_across_nodes(backend: Backend) {
+/// The cluster contract's scenarios on this backend.
+async fn cross_node_delivery_and_history(backend: Backend) {
     with_cleanup(|streams| async move {
-        let opts = backend.options(&[("presence_timeout", &["2s"])]);
-        let a = start(&streams, &opts).await;
-        let b = start(&streams, &opts).await;
-        let mut watcher = subscribe(&b, &[WATCH], None).await;
-        let on_a = subscribe(&a, &[TOPIC], None).await;
-        let id = on_a.subscriber().id().to_string();
-        let event = take(&mut watcher, 1).await.remove(0);
-        assert!(
-            event.contains(&id) && event.contains("\"active\": true"),
-            "{event}"
-        );
-
-        let (_, listed) = b
-            .cluster_subscribers()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let from_a: Vec<_> = listed.iter().filter(|r| r.node == a.node_id()).collect();
-        assert_eq!(from_a.len(), 1, "{listed:?}");
-        assert_eq!(from_a[0].id, id);
-        assert_eq!(from_a[0].topics, [TOPIC]);
-        assert_eq!(from_a[0].payload, Some(serde_json::json!({"user": "test"})));
-
-        let c = start(&streams, &opts).await;
-        let (_, listed) = c
-            .cluster_subscribers()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            listed.len(),
-            2,
-            "a late node sees existing subscriptions: {listed:?}"
-        );
-
-        // Unsubscribing on A: gone everywhere, with one event.
-        drop(on_a);
-        let event = take(&mut watcher, 1).await.remove(0);
-        assert!(
-            event.contains(&id) && event.contains("\"active\": false"),
-            "{event}"
-        );
-        let (_, listed) = c
-            .cluster_subscribers()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(listed.iter().all(|r| r.id != id), "{listed:?}");
-
-        // A graceful shutdown removes the node's records at once.
-        let _on_c = subscribe(&c, &[TOPIC], None).await;
-        let (_, listed) = a
-            .cluster_subscribers()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(listed.iter().any(|r| r.node == c.node_id()));
-        c.shutdown().await;
-        let (_, listed) = a
-            .cluster_subscribers()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(listed.iter().all(|r| r.node != c.node_id()), "{listed:?}");
+        let opts = backend.options(&[]);
+        contract::cross_node_delivery_and_history(&*streams.nodes(&opts)).await;
     })
     .await;
 }
 
-/// A node that dies without a goodbye (its transport dropped, no `leave`): its subscriptions
-/// disappear from every node within the timeout, with exactly one `active: false` event each,
-/// although every other node reaps.
+async fn presence_across_nodes(backend: Backend) {
+    with_cleanup(|streams| async move {
+        let opts = backend.options(&[("presence_timeout", &["2s"])]);
+        contract::presence_across_nodes(&*streams.nodes(&opts), opts.presence_timeout).await;
+    })
+    .await;
+}
+
 async fn dead_node_reaped_once(backend: Backend) {
     with_cleanup(|streams| async move {
         // Short, so the test is quick; not so short that a loaded CI machine delays a live
         // node's heartbeat past it.
         let opts = backend.options(&[("presence_timeout", &["2s"])]);
-        let a = start(&streams, &opts).await;
-        let b = start(&streams, &opts).await;
-        let c = start(&streams, &opts).await;
-        let mut watch_b = subscribe(&b, &[WATCH], None).await;
-        let mut watch_c = subscribe(&c, &[WATCH], None).await;
-        take(&mut watch_b, 1).await; // C's own watcher connecting
-        let doomed = subscribe(&a, &[TOPIC], None).await;
-        let doomed2 = subscribe(&a, &["https://example.com/{x}"], None).await;
-        let ids = [
-            doomed.subscriber().id().to_string(),
-            doomed2.subscriber().id().to_string(),
-        ];
-        assert_eq!(take(&mut watch_b, 2).await.len(), 2);
-        assert_eq!(take(&mut watch_c, 2).await.len(), 2);
-        let (_, listed) = b
-            .cluster_subscribers()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(listed.iter().filter(|r| r.node == a.node_id()).count(), 2);
-
-        // Node A dies: no leave, no unsubscribe, no more heartbeats.
-        let dead_node = a.node_id().to_string();
-        std::mem::forget(doomed);
-        std::mem::forget(doomed2);
-        drop(a);
-        let started = std::time::Instant::now();
-        let mut events = take(&mut watch_b, 2).await;
-        events.sort();
-        let waited = started.elapsed();
-        // The timeout plus one heartbeat period, with some slack.
-        assert!(waited < Duration::from_secs(5), "reaped after {waited:?}");
-        for id in &ids {
-            assert_eq!(
-                events
-                    .iter()
-                    .filter(|e| e.contains(id.as_str()) && e.contains("\"active\": false"))
-                    .count(),
-                1,
-                "{events:?}"
-            );
-        }
-        assert_eq!(take(&mut watch_c, 2).await.len(), 2);
-        // Exactly once, although B and C both reap.
-        nothing_more(&mut watch_b, Duration::from_millis(1500)).await;
-        nothing_more(&mut watch_c, Duration::from_millis(100)).await;
-        for hub in [&b, &c] {
-            let (_, listed) = hub
-                .cluster_subscribers()
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            assert!(listed.iter().all(|r| r.node != dead_node), "{listed:?}");
-        }
+        contract::dead_node_reaped_once(&*streams.nodes(&opts), opts.presence_timeout).await;
     })
     .await;
 }
@@ -428,27 +196,21 @@ async fn dead_node_reaped_once(backend: Backend) {
 async fn presence_heals_itself(backend: Backend) {
     with_cleanup(|streams| async move {
         let opts = backend.options(&[("presence_timeout", &["900ms"])]);
-        let a = start(&streams, &opts).await;
-        let _s = subscribe(&a, &[TOPIC], None).await;
-        let keys = Keys::new(&opts.stream);
-        let mut ins = inspector(&opts).await;
-        let _: i64 = ins
-            .query(::redis::cmd("DEL").arg(keys.presence(a.node_id())))
-            .await;
-        let _: i64 = ins
-            .query(::redis::cmd("ZREM").arg(&keys.nodes).arg(a.node_id()))
-            .await;
-        let (_, listed) = a
-            .cluster_subscribers()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(listed.is_empty());
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        let (_, listed) = a
-            .cluster_subscribers()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(listed.len(), 1, "{listed:?}");
+        contract::presence_heals_itself(
+            &*streams.nodes(&opts),
+            opts.presence_timeout,
+            &Presence::of(&opts),
+        )
+        .await;
+    })
+    .await;
+}
+
+/// Both drafts' records through `add`, `list`, the resync and `reap`, stored as JSON documents.
+async fn presence_records_round_trip(backend: Backend) {
+    with_cleanup(|streams| async move {
+        let opts = backend.options(&[]);
+        contract::presence_records_round_trip(&*streams.nodes(&opts), &Presence::of(&opts)).await;
     })
     .await;
 }
@@ -486,6 +248,11 @@ macro_rules! against {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn presence_heals_itself() {
                 super::presence_heals_itself(Backend::$backend).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn presence_records_round_trip() {
+                super::presence_records_round_trip(Backend::$backend).await;
             }
         }
     )*};

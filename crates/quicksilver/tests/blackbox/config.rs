@@ -96,9 +96,12 @@ fn directive_errors_name_the_line() {
     let err = start_error(HubBuilder::new().directives("anonymous\n\nheartbeat abc"));
     assert_contains(&err, "MERCURE_EXTRA_DIRECTIVES:3: heartbeat:");
     assert_contains(&err, "\"abc\"");
-    let err = start_error(HubBuilder::new().directives("protocol draft-08"));
+    let err = start_error(HubBuilder::new().directives("protocol draft-09"));
     assert_contains(&err, "MERCURE_EXTRA_DIRECTIVES:1: protocol:");
-    assert_contains(&err, "draft-08 is not supported");
+    assert_contains(
+        &err,
+        "expected draft-07 (the default) or draft-08, got \"draft-09\"",
+    );
     let err = start_error(HubBuilder::new().directives("protocol_version_compatibility 8"));
     assert_contains(
         &err,

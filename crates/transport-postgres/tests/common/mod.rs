@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use quicksilver_transport_postgres::{PostgresOptions, PostgresTransport, from_options};
+use quicksilver_hub::contract::cluster::{NodeFactory, PresenceBackend};
+use quicksilver_hub::transport_options::OptionList;
+use quicksilver_hub::{SubscriberRecord, Transport};
+use quicksilver_transport_postgres::{Names, PostgresOptions, PostgresTransport, from_options};
 
 const HOW: &str = "start the test database with ./scripts/brokers (it runs `pg_ctlcluster --skip-systemctl-redirect 15 main start` and creates the `test` database), or point QS_POSTGRES_URL at a PostgreSQL you can create tables in";
 
@@ -31,17 +34,11 @@ pub fn table_name() -> String {
 
 /// Options for `url` with a fresh table, plus `extra` options.
 pub fn options_for(url: &str, table: &str, extra: &[(&str, &[&str])]) -> PostgresOptions {
-    let mut raw: Vec<(String, Vec<String>)> = vec![
-        ("url".into(), vec![url.to_owned()]),
-        ("table".into(), vec![table.to_owned()]),
-    ];
+    let mut raw = OptionList::new(&[("url", &[url]), ("table", &[table])]);
     for (n, a) in extra {
-        raw.push((n.to_string(), a.iter().map(|s| s.to_string()).collect()));
+        raw.push(n, a);
     }
-    match from_options(
-        raw.iter()
-            .map(|(n, a)| (n.as_str(), a.as_slice(), 0, "test")),
-    ) {
+    match from_options(raw.at("test", 0)) {
         Ok(o) => o,
         Err(e) => panic!("test options: {e}"),
     }
@@ -100,6 +97,15 @@ impl Tables {
         Arc::new(PostgresTransport::new(opts).unwrap_or_else(|e| panic!("transport: {e}")))
     }
 
+    /// The nodes of the cluster contract: each call opens one more node on the table of `opts`.
+    pub fn nodes(&self, opts: &PostgresOptions) -> Box<NodeFactory> {
+        let (tables, opts) = (self.clone(), opts.clone());
+        Box::new(move || {
+            let t: Arc<dyn Transport> = tables.transport(opts.clone());
+            Box::pin(async move { t })
+        })
+    }
+
     pub async fn cleanup(&self) {
         let all: Vec<(String, String)> = std::mem::take(&mut *self.created.lock());
         for (url, table) in all {
@@ -125,5 +131,60 @@ where
     tables.cleanup().await;
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
+    }
+}
+
+/// The presence tables of `opts`, reached with plain SQL for the cluster contract's presence
+/// scenarios.
+pub struct Presence {
+    names: Names,
+}
+
+impl Presence {
+    pub fn of(opts: &PostgresOptions) -> Presence {
+        Presence {
+            names: Names::from_options(opts),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl PresenceBackend for Presence {
+    async fn lose(&self, node: &str) {
+        let c = inspector().await;
+        for table in [&self.names.subscribers, &self.names.nodes] {
+            if let Err(e) = c
+                .execute(&format!("DELETE FROM {table} WHERE node = $1"), &[&node])
+                .await
+            {
+                panic!("deleting the presence rows of {node}: {e}");
+            }
+        }
+    }
+
+    /// The draft-08 fields are in the `subscriptions` column, NULL for a draft-07 record.
+    async fn check_stored(&self, node: &str, records: &[SubscriberRecord]) {
+        let c = inspector().await;
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT subscriber_id, topics, payload, subscriptions FROM {} WHERE node = $1",
+                    self.names.subscribers
+                ),
+                &[&node],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("reading the presence rows: {e}"));
+        assert_eq!(rows.len(), records.len());
+        for r in records {
+            let Some(row) = rows.iter().find(|row| row.get::<_, String>(0) == r.id) else {
+                panic!("no row for {}", r.id);
+            };
+            assert_eq!(row.get::<_, Vec<String>>(1), r.topics);
+            assert_eq!(row.get::<_, Option<serde_json::Value>>(2), r.payload);
+            let expected = (!r.match_types.is_empty() || !r.payloads.is_empty())
+                .then(|| serde_json::json!({"match_types": r.match_types, "payloads": r.payloads}));
+            assert_eq!(row.get::<_, Option<serde_json::Value>>(3), expected);
+        }
     }
 }

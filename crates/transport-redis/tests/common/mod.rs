@@ -10,6 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use quicksilver_hub::contract::cluster::{NodeFactory, PresenceBackend};
+use quicksilver_hub::transport_options::OptionList;
+use quicksilver_hub::{SubscriberRecord, Transport};
 use quicksilver_transport_redis::{
     Address, Keys, RedisOptions, RedisTransport, options::from_options,
 };
@@ -33,44 +36,37 @@ fn env_or(name: &str, default: &str) -> String {
 
 impl Backend {
     /// The `transport redis` options reaching this server, as a user would write them.
-    fn raw_options(self) -> Vec<(String, Vec<String>)> {
+    fn raw_options(self) -> OptionList {
         match self {
-            Backend::Redis => vec![(
-                "url".into(),
-                vec![env_or("QS_REDIS_URL", "redis://127.0.0.1:6379")],
-            )],
-            Backend::Valkey => vec![(
-                "url".into(),
-                vec![env_or("QS_VALKEY_URL", "redis://127.0.0.1:16380")],
-            )],
-            Backend::Cluster => vec![(
-                "addresses".into(),
-                env_or(
+            Backend::Redis => {
+                OptionList::new(&[("url", &[&env_or("QS_REDIS_URL", "redis://127.0.0.1:6379")])])
+            }
+            Backend::Valkey => OptionList::new(&[(
+                "url",
+                &[&env_or("QS_VALKEY_URL", "redis://127.0.0.1:16380")],
+            )]),
+            Backend::Cluster => {
+                let addresses = env_or(
                     "QS_REDIS_CLUSTER_ADDRS",
                     "127.0.0.1:17000 127.0.0.1:17001 127.0.0.1:17002",
-                )
-                .split([' ', ','])
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            )],
+                );
+                let addresses: Vec<&str> = addresses
+                    .split([' ', ','])
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                OptionList::new(&[("addresses", &addresses)])
+            }
         }
     }
 
     /// Options for a fresh, uniquely named stream on this server, plus `extra` options.
     pub fn options(self, extra: &[(&str, &[&str])]) -> RedisOptions {
         let mut raw = self.raw_options();
-        raw.push((
-            "stream".into(),
-            vec![format!("qs-test-{}", uuid::Uuid::new_v4())],
-        ));
+        raw.push("stream", &[&format!("qs-test-{}", uuid::Uuid::new_v4())]);
         for (n, a) in extra {
-            raw.push((n.to_string(), a.iter().map(|s| s.to_string()).collect()));
+            raw.push(n, a);
         }
-        let opts = match from_options(
-            raw.iter()
-                .map(|(n, a)| (n.as_str(), a.as_slice(), 0, "test")),
-        ) {
+        let opts = match from_options(raw.at("test", 0)) {
             Ok(o) => o,
             Err(e) => panic!("test options: {e}"),
         };
@@ -181,6 +177,16 @@ impl Streams {
         Arc::new(RedisTransport::new(opts).unwrap_or_else(|e| panic!("transport: {e}")))
     }
 
+    /// The nodes of the cluster contract: each call opens one more node on the stream of
+    /// `opts`.
+    pub fn nodes(&self, opts: &RedisOptions) -> Box<NodeFactory> {
+        let (streams, opts) = (self.clone(), opts.clone());
+        Box::new(move || {
+            let t: Arc<dyn Transport> = streams.transport(opts.clone());
+            Box::pin(async move { t })
+        })
+    }
+
     pub async fn cleanup(&self) {
         let all: Vec<RedisOptions> = std::mem::take(&mut *self.created.lock());
         for o in all {
@@ -203,5 +209,48 @@ where
     streams.cleanup().await;
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
+    }
+}
+
+/// The presence keys of `opts`, reached with plain commands for the cluster contract's
+/// presence scenarios.
+pub struct Presence {
+    opts: RedisOptions,
+}
+
+impl Presence {
+    pub fn of(opts: &RedisOptions) -> Presence {
+        Presence { opts: opts.clone() }
+    }
+}
+
+#[async_trait::async_trait]
+impl PresenceBackend for Presence {
+    async fn lose(&self, node: &str) {
+        let keys = Keys::new(&self.opts.stream);
+        let mut ins = inspector(&self.opts).await;
+        let _: i64 = ins
+            .query(::redis::cmd("DEL").arg(keys.presence(node)))
+            .await;
+        let _: i64 = ins
+            .query(::redis::cmd("ZREM").arg(&keys.nodes).arg(node))
+            .await;
+    }
+
+    /// Each record is a JSON document in the node's hash; a draft-07 one has no draft-08 field.
+    async fn check_stored(&self, node: &str, records: &[SubscriberRecord]) {
+        let keys = Keys::new(&self.opts.stream);
+        let mut ins = inspector(&self.opts).await;
+        for r in records {
+            let stored: String = ins
+                .query(::redis::cmd("HGET").arg(keys.presence(node)).arg(&r.id))
+                .await;
+            let back: SubscriberRecord = serde_json::from_str(&stored)
+                .unwrap_or_else(|e| panic!("{stored:?} is not a record: {e}"));
+            assert_eq!(&back, r);
+            let draft08 = !r.match_types.is_empty();
+            assert_eq!(stored.contains("\"match_types\""), draft08, "{stored}");
+            assert_eq!(stored.contains("\"payloads\""), draft08, "{stored}");
+        }
     }
 }

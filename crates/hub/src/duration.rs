@@ -1,12 +1,14 @@
-//! Durations in the syntax the reference hub accepts.
+//! Durations in the syntax of the reference hub's configuration, shared by the configuration
+//! and the transports' options so that every duration a user writes means the same thing.
 //!
-//! The reference parses `heartbeat`, `write_timeout` and `dispatch_timeout` with Caddy's
-//! `ParseDuration`, which is Go's `time.ParseDuration` plus a `d` (24 h) unit. humantime
-//! accepts a different language (spaces, `min`, `sec`, no fractions...), so configurations
-//! written for the reference would not parse the same way; hence this small parser with
-//! Go's exact grammar: an optional sign, then one or more `<number><unit>` pairs where the
-//! number may have a fraction (`1.5h`, `.5s`) and the unit is one of `ns`, `us`, `µs`, `μs`,
-//! `ms`, `s`, `m`, `h`, `d`; the lone string `0` needs no unit.
+//! The reference parses its durations (`heartbeat`, `write_timeout`, `dispatch_timeout`...) with
+//! Caddy's `ParseDuration`, which is Go's `time.ParseDuration` plus a `d` (24 h) unit.
+//! humantime accepts a different language (spaces, `min`, `sec`, no fractions...), so
+//! configurations written for the reference would not parse the same way; hence this small
+//! parser with Go's exact grammar: an optional sign, then one or more `<number><unit>` pairs
+//! where the number may have a fraction (`1.5h`, `.5s`) and the unit is one of `ns`, `us`, `µs`,
+//! `μs`, `ms`, `s`, `m`, `h`, `d`; the lone string `0` needs no unit. [`format_duration`] writes
+//! one back in the same syntax, for start-up logs and messages.
 
 use std::time::Duration;
 
@@ -135,6 +137,25 @@ fn too_long() -> String {
     "duration too long (the maximum is about 292 years)".to_owned()
 }
 
+/// Writes `d` in the largest unit that divides it exactly, from days down to milliseconds
+/// (`7d`, `36h`, `90m`, `45s`, `1500ms`): the shortest form [`parse_duration`] reads back as the
+/// same value, for start-up logs and messages. Below a millisecond is not shown (no setting
+/// uses such precision).
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, per) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms >= per && ms.is_multiple_of(per) {
+            return format!("{}{unit}", ms / per);
+        }
+    }
+    format!("{ms}ms")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,7 +205,7 @@ mod tests {
     fn refused() {
         for bad in [
             "", "abc", "40", "1.5", "s", ".s", "1x", "1S", "-5s", "1h-2m", "1 s", " 1s", "1s ",
-            "--1s", "5m.",
+            "--1s", "5m.", "1..5s", "+", "h",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
         }
@@ -201,5 +222,24 @@ mod tests {
         assert!(parse_duration("2562047h").is_ok());
         assert!(parse_duration("2562048h").is_err());
         assert!(parse_duration("99999999999999999999999999999999999999999s").is_err());
+    }
+
+    #[test]
+    fn formatting() {
+        assert_eq!(format_duration(Duration::from_secs(7 * 86_400)), "7d");
+        assert_eq!(format_duration(Duration::from_secs(36 * 3600)), "36h");
+        assert_eq!(format_duration(Duration::from_secs(5400)), "90m");
+        assert_eq!(format_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(format_duration(Duration::from_millis(300)), "300ms");
+        assert_eq!(format_duration(Duration::ZERO), "0ms");
+        // What it writes reads back as the same value.
+        for d in [
+            Duration::from_secs(86_400),
+            Duration::from_secs(90),
+            Duration::from_millis(2500),
+        ] {
+            assert_eq!(parse_duration(&format_duration(d)), Ok(d));
+        }
     }
 }
