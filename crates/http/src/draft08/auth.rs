@@ -10,8 +10,10 @@
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use quicksilver_auth::{AccessClaims, AuthError, Grant, Role};
-use quicksilver_hub::{MatchType, PatternError, Selector, SelectorCompiler};
+use quicksilver_hub::validate::forbidden_char;
+use quicksilver_hub::{MatchType, Selector, SelectorCompiler};
 
+use super::params::MAX_PATTERN_LENGTH;
 use super::{Edge, Identity};
 use crate::authorize::{OriginPolicy, find_cookie, origin_from_referer};
 use crate::response::{Resp, status_text};
@@ -38,12 +40,12 @@ pub(crate) enum Refusal {
         source_name: &'static str,
         error: AuthError,
     },
-    #[error("{source_name}: invalid {action} grant {pattern:?}: {error}")]
+    #[error("{source_name}: invalid {action} grant {pattern:?}: {reason}")]
     BadGrant {
         source_name: &'static str,
         action: &'static str,
         pattern: String,
-        error: PatternError,
+        reason: String,
     },
 }
 
@@ -251,18 +253,30 @@ fn compile_grants(
             } else {
                 MatchType::Exact
             };
+            let refuse = |reason: String| Refusal::BadGrant {
+                source_name,
+                action,
+                pattern: g.pattern.clone(),
+                reason,
+            };
+            // A token's matchers obey the same limits as the query's: a token is input too,
+            // and its patterns end up in caches and logs.
+            if g.pattern.len() > MAX_PATTERN_LENGTH {
+                return Err(refuse(format!("longer than {MAX_PATTERN_LENGTH} bytes")));
+            }
+            if let Some(c) = forbidden_char(&g.pattern) {
+                return Err(refuse(format!(
+                    "forbidden character U+{:04X}",
+                    u32::from(c)
+                )));
+            }
             compiler
                 .compile_matcher(match_type, &g.pattern)
                 .map(|selector| CompiledGrant {
                     selector,
                     payload: g.payload.clone(),
                 })
-                .map_err(|error| Refusal::BadGrant {
-                    source_name,
-                    action,
-                    pattern: g.pattern.clone(),
-                    error,
-                })
+                .map_err(|error| refuse(error.to_string()))
         })
         .collect()
 }
@@ -450,6 +464,31 @@ mod tests {
             "cookie",
         );
         assert!(matches!(bad, Err(Refusal::BadGrant { .. })));
+
+        // The query's limits apply to a token's matchers too, whatever their type.
+        for (pattern, urlpattern) in [
+            ("a".repeat(MAX_PATTERN_LENGTH + 1), false),
+            ("https://example.com/\u{202e}x".to_string(), false),
+            ("https://example.com/\u{7}".to_string(), true),
+        ] {
+            let bad = compile_grants(
+                &compiler,
+                &[g(&pattern, urlpattern, None)],
+                "subscribe",
+                "cookie",
+            );
+            assert!(matches!(bad, Err(Refusal::BadGrant { .. })), "{pattern:?}");
+        }
+        let longest = "a".repeat(MAX_PATTERN_LENGTH);
+        assert!(
+            compile_grants(
+                &compiler,
+                &[g(&longest, false, None)],
+                "subscribe",
+                "cookie"
+            )
+            .is_ok()
+        );
     }
 
     fn grants_fn_ok(g: &[CompiledGrant]) -> bool {

@@ -866,6 +866,24 @@ async fn c36_malformed_mercure_details_invalidate_the_whole_token() {
             "one valid and one invalid",
             json!([ok.clone(), detail(&["subscribe"], json!([]))]),
         ),
+        (
+            "match longer than 4096 bytes",
+            json!([detail(&["subscribe"], json!([{"match": "a".repeat(4097)}]))]),
+        ),
+        (
+            "control character in match",
+            json!([detail(
+                &["subscribe"],
+                json!([{"match": "https://example.com/\u{1}"}])
+            )]),
+        ),
+        (
+            "format character in a URL pattern",
+            json!([detail(
+                &["subscribe"],
+                json!([{"match": "https://example.com/\u{200b}:id", "match_type": "urlpattern"}])
+            )]),
+        ),
     ];
     // Every case is tried, and all the accepted ones reported at once.
     let expected = hub.challenge_err("invalid_token");
