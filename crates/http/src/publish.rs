@@ -173,6 +173,12 @@ pub(crate) async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Res
         event_type,
         retry,
     };
+    dispatch(state, data).await
+}
+
+/// Publishes validated update data and answers the publisher (both protocols): 200 with the id,
+/// 503 with `Retry-After` while the log is unreachable, 500 otherwise.
+pub(crate) async fn dispatch(state: &AppState, data: UpdateData) -> Resp {
     match state.hub.publish(data).await {
         Ok(u) => {
             state.metrics.update_published();

@@ -96,9 +96,20 @@ pub(crate) async fn handle(state: &Arc<AppState>, req: &Parts) -> Resp {
     if let Some(cursor) = subscription.cursor() {
         insert(&mut resp, "last-event-id", cursor);
     }
+    stream(state, resp, subscription, exp)
+}
+
+/// Turns `resp` into the subscriber's event stream (both protocols), ending at the write timeout
+/// or the token's expiry (`exp`, seconds since the epoch), whichever comes first.
+pub(crate) fn stream(
+    state: &AppState,
+    mut resp: Resp,
+    subscription: Subscription,
+    exp: Option<u64>,
+) -> Resp {
+    let opts = &state.opts;
     tracing::info!(subscriber = subscription.subscriber().id(), topics = ?subscription.subscriber().topics(), "new subscriber");
     state.metrics.subscriber_connected();
-
     let close_at = deadline(opts.write_timeout, exp, opts.dispatch_timeout);
     *resp.body_mut() = HubBody::Sse(Box::new(SseStream::new(
         subscription,

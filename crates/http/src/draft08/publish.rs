@@ -11,17 +11,17 @@
 use std::sync::Arc;
 
 use http::request::Parts;
-use http::{HeaderValue, StatusCode, header};
+use http::{StatusCode, header};
 use hyper::body::Incoming;
 use quicksilver_auth::Role;
 use quicksilver_hub::validate::{forbidden_char, is_reserved_topic};
-use quicksilver_hub::{EARLIEST, PublishError, TransportError, UpdateData};
+use quicksilver_hub::{EARLIEST, UpdateData};
 
 use super::auth::{self, Bearer};
 use super::{Edge, go_quote, read_body};
 use crate::AppState;
 use crate::form::parse_raw;
-use crate::response::{Resp, error, status_text, with_type};
+use crate::response::{Resp, error, status_text};
 
 /// The most topics one update may carry.
 pub(crate) const MAX_TOPICS: usize = 1000;
@@ -216,33 +216,7 @@ pub(crate) async fn handle(
         event_type: (!event_type.is_empty()).then(|| event_type.to_string()),
         retry,
     };
-    match state.hub.publish(update).await {
-        Ok(u) => {
-            state.metrics.update_published();
-            tracing::debug!(id = u.id(), topics = ?u.topics(), private = u.is_private(), "update published");
-            with_type(
-                StatusCode::OK,
-                "text/plain; charset=utf-8",
-                u.id().to_string(),
-            )
-        }
-        Err(PublishError::Transport(
-            e @ (TransportError::Unavailable(_) | TransportError::Closed),
-        )) => {
-            tracing::warn!(error = %e, "publish failed: transport unavailable");
-            let mut r = error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!("Service Unavailable: {e}"),
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            r
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "publish failed");
-            status_text(StatusCode::INTERNAL_SERVER_ERROR)
-        }
-    }
+    crate::publish::dispatch(state, update).await
 }
 
 fn bad_request(what: &str, message: &str) -> Resp {

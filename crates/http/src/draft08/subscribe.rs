@@ -21,7 +21,7 @@ use crate::AppState;
 use crate::body::HubBody;
 use crate::form::parse_raw;
 use crate::response::{Resp, error, status_text};
-use crate::subscribe::{SseStream, deadline, insert, set_headers};
+use crate::subscribe::{insert, set_headers};
 
 /// The response header carrying the cursor.
 const CURSOR_HEADER: &str = "mercure-last-event-id";
@@ -148,20 +148,6 @@ pub(crate) async fn handle(
         drop(subscription);
         return resp;
     }
-    tracing::info!(
-        subscriber = subscription.subscriber().id(),
-        topics = ?subscription.subscriber().topics(),
-        "new subscriber"
-    );
-    state.metrics.subscriber_connected();
-
     // 7. The stream, closed at the token's expiry at the latest.
-    let close_at = deadline(opts.write_timeout, exp, opts.dispatch_timeout);
-    *resp.body_mut() = HubBody::Sse(Box::new(SseStream::new(
-        subscription,
-        opts.heartbeat,
-        close_at,
-        state.metrics.clone(),
-    )));
-    resp
+    crate::subscribe::stream(state, resp, subscription, exp)
 }
