@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use http::{HeaderValue, Request, StatusCode, header};
+use http::{Request, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use quicksilver_hub::{PublishError, TransportError, UpdateData};
@@ -193,13 +193,7 @@ pub(crate) async fn dispatch(state: &AppState, data: UpdateData) -> Resp {
             e @ (TransportError::Unavailable(_) | TransportError::Closed),
         )) => {
             tracing::warn!(error = %e, "publish failed: transport unavailable");
-            let mut r = error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!("Service Unavailable: {e}"),
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            r
+            crate::response::unavailable(&e)
         }
         Err(e) => {
             tracing::error!(error = %e, "publish failed");

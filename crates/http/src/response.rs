@@ -29,3 +29,15 @@ pub fn with_type(status: StatusCode, content_type: &'static str, body: impl Into
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
+
+/// 503 with `Retry-After: 1`: the log or the presence store is unreachable for now (a broker
+/// outage), so the client should retry rather than give up.
+pub fn unavailable(reason: &dyn std::fmt::Display) -> Resp {
+    let mut r = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &format!("Service Unavailable: {reason}"),
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}

@@ -133,13 +133,7 @@ pub(crate) async fn handle(
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(error = %e, "subscriptions API: cannot read the cluster's subscribers");
-            let mut r = error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!("Service Unavailable: {e}"),
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return r;
+            return crate::response::unavailable(&e);
         }
     };
     let etag = format!("\"{}\"", etag_value(&last_event_id));
