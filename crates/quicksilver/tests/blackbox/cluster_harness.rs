@@ -265,17 +265,26 @@ pub struct Cluster {
     pub stream: String,
     nodes: Vec<Option<Hub>>,
     ports: Vec<u16>,
+    /// The directives before the transport block.
+    head: String,
 }
 
 impl Cluster {
     /// Starts `n` nodes and waits until each is ready (`/health/ready` answers 200).
     pub async fn start(n: usize, backend: &Backend) -> Cluster {
+        Cluster::start_with(n, backend, "anonymous\nsubscriptions").await
+    }
+
+    /// Same, the nodes running the directives `head` (instead of `anonymous` and
+    /// `subscriptions`) before the transport block, e.g. `protocol draft-08`.
+    pub async fn start_with(n: usize, backend: &Backend, head: &str) -> Cluster {
         backend.require();
         let mut c = Cluster {
             backend: backend.clone(),
             stream: unique_stream(backend.name),
             nodes: Vec::new(),
             ports: Vec::new(),
+            head: head.to_string(),
         };
         for _ in 0..n {
             c.add_node().await;
@@ -286,7 +295,8 @@ impl Cluster {
     /// The directives every node runs with.
     pub fn directives(&self) -> String {
         format!(
-            "anonymous\nsubscriptions\n{}",
+            "{}\n{}",
+            self.head,
             self.backend.transport_block(&self.stream)
         )
     }

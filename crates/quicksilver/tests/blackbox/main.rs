@@ -9,6 +9,7 @@ mod common;
 mod config;
 mod cors;
 mod draft08_auth;
+mod draft08_cluster;
 mod draft08_common;
 mod draft08_events;
 mod draft08_history;
