@@ -6,6 +6,13 @@
 //! refuse invalid UTF-8, which Go passes through as raw bytes: SSE is UTF-8 text, so such bytes
 //! could not reach a subscriber intact anyway.
 
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use crate::response::{Resp, status_text};
+
 /// Parsed form fields, in order, names repeated as sent.
 #[derive(Debug, Default, Clone)]
 pub struct Form {
@@ -140,6 +147,59 @@ fn unescape(raw: &[u8], plus_is_space: bool) -> Result<Vec<u8>, FormError> {
 /// Decodes one `%XX`-escaped path segment like Go's `url.QueryUnescape` (`+` is a space).
 pub fn query_unescape(segment: &str) -> Result<String, FormError> {
     decode(segment.as_bytes())
+}
+
+/// Whether the request says its body is a form (`application/x-www-form-urlencoded`, any
+/// parameters). Like Go's `ParseForm`, a body of another type is no fields at all.
+pub(crate) fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// Why a request body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BodyError {
+    #[error("request body larger than max_request_body_size ({0} bytes)")]
+    TooLarge(usize),
+    #[error("unreadable request body: {0}")]
+    Unreadable(String),
+}
+
+/// Reads a request body, up to `limit` bytes (`None`: any size).
+pub(crate) async fn read_body(
+    body: Option<Incoming>,
+    limit: Option<usize>,
+) -> Result<Bytes, BodyError> {
+    let Some(body) = body else {
+        return Ok(Bytes::new());
+    };
+    let cap = limit.unwrap_or(usize::MAX);
+    match Limited::new(body, cap).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(BodyError::TooLarge(cap))
+        }
+        Err(e) => Err(BodyError::Unreadable(e.to_string())),
+    }
+}
+
+impl BodyError {
+    /// 413 past the cap, else 400; the body is the status text, as in the reference.
+    pub(crate) fn response(&self) -> Resp {
+        match self {
+            BodyError::TooLarge(_) => status_text(StatusCode::PAYLOAD_TOO_LARGE),
+            BodyError::Unreadable(_) => status_text(StatusCode::BAD_REQUEST),
+        }
+    }
 }
 
 #[cfg(test)]

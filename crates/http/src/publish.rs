@@ -8,14 +8,13 @@
 
 use std::sync::Arc;
 
-use http::{Request, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
+use http::{Request, StatusCode};
 use hyper::body::Incoming;
 use quicksilver_hub::{PublishError, TransportError, UpdateData};
 
 use crate::AppState;
 use crate::authorize::authorize;
-use crate::form::Form;
+use crate::form::{BodyError, Form, is_form, read_body};
 use crate::response::{Resp, error, status_text, with_type};
 
 /// The most topics one update may carry.
@@ -49,31 +48,20 @@ pub(crate) async fn handle(state: &Arc<AppState>, req: Request<Incoming>) -> Res
         Err(e) => return unauthorized(&e.to_string()),
     };
 
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            m.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    let limit = opts.max_body_size.unwrap_or(usize::MAX);
-    let body = match Limited::new(req.into_body(), limit).collect().await {
-        Ok(b) => b.to_bytes(),
+    let form_body = is_form(req.headers());
+    let body = match read_body(Some(req.into_body()), opts.max_body_size).await {
+        Ok(b) => b,
+        Err(e @ BodyError::TooLarge(_)) => {
+            tracing::info!(reason = %e, "publish rejected: request body too large");
+            return error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
+        }
         Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                tracing::info!(limit, "publish rejected: request body too large");
-                return error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
-            }
-            tracing::info!(error = %e, "publish rejected: unreadable request body");
+            tracing::info!(reason = %e, "publish rejected: unreadable request body");
             return status_text(StatusCode::BAD_REQUEST);
         }
     };
     // Like Go's ParseForm: a body that is not a form is simply no fields.
-    let form = if is_form {
+    let form = if form_body {
         match Form::parse(&body) {
             Ok(f) => f,
             Err(e) => {

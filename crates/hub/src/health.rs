@@ -3,6 +3,7 @@
 //! broker transport reads at least every few seconds, so it probes the broker even when nothing
 //! is published. Shared by the broker transports so they all answer `/health/*` the same way.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -67,6 +68,38 @@ impl BrokerHealth {
         .flatten()
         .min()?;
         Some(since.elapsed())
+    }
+
+    /// The transport's readiness: `probe`, a round trip to the broker named `probe_name` in
+    /// messages, must answer within `timeout` (a timeout counts as a failed command); and once
+    /// the tail has been started (`tail_started`) its last read must have succeeded, else the
+    /// error says the node is reconnecting to `broker` to do `tail_job` ("read stream x").
+    pub async fn ready<T>(
+        &self,
+        broker: &str,
+        probe_name: &str,
+        probe: impl Future<Output = Result<T, TransportError>>,
+        timeout: Duration,
+        tail_started: bool,
+        tail_job: impl FnOnce() -> String,
+    ) -> Result<(), TransportError> {
+        match tokio::time::timeout(timeout, probe).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                self.commands_failed();
+                return Err(TransportError::Unavailable(format!(
+                    "{broker} did not answer {probe_name} in time"
+                )));
+            }
+        }
+        if tail_started && !self.tail_up() {
+            return Err(TransportError::Unavailable(format!(
+                "reconnecting to {broker} to {}",
+                tail_job()
+            )));
+        }
+        Ok(())
     }
 
     /// The transport's liveness: failing once `broker` (its name in the message) has been

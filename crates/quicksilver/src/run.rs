@@ -313,18 +313,22 @@ fn open_transport(t: &TransportConfig) -> anyhow::Result<(Arc<dyn Transport>, St
     }
 }
 
+/// The options of a network transport as its `from_options` takes them: name, arguments, and
+/// where they were written (line, source) for error messages.
+fn option_tuples(t: &TransportConfig) -> impl Iterator<Item = (&str, &[String], usize, &str)> {
+    t.options.iter().map(|o| {
+        (
+            o.name.as_str(),
+            o.args.as_slice(),
+            o.line,
+            o.source.as_str(),
+        )
+    })
+}
+
 /// `transport redis` options, validated (errors name the option and where it was written).
 fn redis_options(t: &TransportConfig) -> anyhow::Result<quicksilver_transport_redis::RedisOptions> {
-    Ok(quicksilver_transport_redis::from_options(
-        t.options.iter().map(|o| {
-            (
-                o.name.as_str(),
-                o.args.as_slice(),
-                o.line,
-                o.source.as_str(),
-            )
-        }),
-    )?)
+    Ok(quicksilver_transport_redis::from_options(option_tuples(t))?)
 }
 
 /// `transport postgres` options, validated (errors name the option and where it was written).
@@ -332,14 +336,7 @@ fn postgres_options(
     t: &TransportConfig,
 ) -> anyhow::Result<quicksilver_transport_postgres::PostgresOptions> {
     Ok(quicksilver_transport_postgres::from_options(
-        t.options.iter().map(|o| {
-            (
-                o.name.as_str(),
-                o.args.as_slice(),
-                o.line,
-                o.source.as_str(),
-            )
-        }),
+        option_tuples(t),
     )?)
 }
 

@@ -453,21 +453,17 @@ impl Transport for PostgresTransport {
             s.timed("SELECT 1", READY_TIMEOUT, client.query_one("SELECT 1", &[]))
                 .await
         };
-        match tokio::time::timeout(READY_TIMEOUT, probe).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_) => {
-                s.health.commands_failed();
-                return Err(timed_out("SELECT 1"));
-            }
-        }
-        if self.started.get().is_some() && !s.health.tail_up() {
-            return Err(TransportError::Unavailable(format!(
-                "reconnecting to PostgreSQL to follow table {}",
-                s.names.channel
-            )));
-        }
-        Ok(())
+        let tail_started = self.started.get().is_some();
+        s.health
+            .ready(
+                "PostgreSQL",
+                "SELECT 1",
+                probe,
+                READY_TIMEOUT,
+                tail_started,
+                || format!("follow table {}", s.names.channel),
+            )
+            .await
     }
 
     async fn live(&self) -> Result<(), TransportError> {

@@ -40,6 +40,26 @@ impl RedisPresence {
         }
     }
 
+    /// Runs the list or the reap script (both take the node set and the record prefix and
+    /// return JSON records).
+    async fn run_nodes_script(
+        &self,
+        what: &str,
+        script: &redis::Script,
+    ) -> Result<Vec<SubscriberRecord>, TransportError> {
+        let s = &self.shared;
+        let values: Vec<String> = s
+            .call(what, |mut c| async move {
+                script
+                    .key(&s.keys.nodes)
+                    .arg(&s.keys.presence_prefix)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(self.decode(values))
+    }
+
     fn decode(&self, values: Vec<String>) -> Vec<SubscriberRecord> {
         values
             .into_iter()
@@ -142,33 +162,13 @@ impl PresenceStore for RedisPresence {
     }
 
     async fn list(&self) -> Result<Vec<SubscriberRecord>, TransportError> {
-        let s = &self.shared;
-        let values: Vec<String> = s
-            .call("the presence list script", |mut c| async move {
-                s.scripts
-                    .list
-                    .key(&s.keys.nodes)
-                    .arg(&s.keys.presence_prefix)
-                    .invoke_async(&mut c)
-                    .await
-            })
-            .await?;
-        Ok(self.decode(values))
+        self.run_nodes_script("the presence list script", &self.shared.scripts.list)
+            .await
     }
 
     async fn reap(&self) -> Result<Vec<SubscriberRecord>, TransportError> {
-        let s = &self.shared;
-        let values: Vec<String> = s
-            .call("the presence reap script", |mut c| async move {
-                s.scripts
-                    .reap
-                    .key(&s.keys.nodes)
-                    .arg(&s.keys.presence_prefix)
-                    .invoke_async(&mut c)
-                    .await
-            })
-            .await?;
-        Ok(self.decode(values))
+        self.run_nodes_script("the presence reap script", &self.shared.scripts.reap)
+            .await
     }
 
     async fn leave(&self, node: &str) -> Result<(), TransportError> {

@@ -368,21 +368,12 @@ impl Transport for RedisTransport {
             return Err(TransportError::Closed);
         }
         let ping = s.query::<String>("PING", redis::cmd("PING"));
-        match tokio::time::timeout(READY_TIMEOUT, ping).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_) => {
-                s.health.commands_failed();
-                return Err(timed_out("PING"));
-            }
-        }
-        if self.started.get().is_some() && !s.health.tail_up() {
-            return Err(TransportError::Unavailable(format!(
-                "reconnecting to Redis to read stream {}",
-                s.keys.stream
-            )));
-        }
-        Ok(())
+        let tail_started = self.started.get().is_some();
+        s.health
+            .ready("Redis", "PING", ping, READY_TIMEOUT, tail_started, || {
+                format!("read stream {}", s.keys.stream)
+            })
+            .await
     }
 
     async fn live(&self) -> Result<(), TransportError> {

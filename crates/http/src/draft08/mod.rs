@@ -20,10 +20,8 @@ mod subscriptions;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::request::Parts;
 use http::{Method, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use quicksilver_auth::{Issuers, Role};
 
@@ -200,46 +198,6 @@ fn origin_of(url: &str) -> Option<String> {
         Some(p) => format!("{}://{host}:{p}", u.scheme()),
         None => format!("{}://{host}", u.scheme()),
     })
-}
-
-/// Why a request body could not be read.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum BodyError {
-    #[error("request body larger than max_request_body_size ({0} bytes)")]
-    TooLarge(usize),
-    #[error("unreadable request body: {0}")]
-    Unreadable(String),
-}
-
-/// Reads a request body, up to `limit` bytes (`None`: any size).
-pub(crate) async fn read_body(
-    body: Option<Incoming>,
-    limit: Option<usize>,
-) -> Result<Bytes, BodyError> {
-    let Some(body) = body else {
-        return Ok(Bytes::new());
-    };
-    let cap = limit.unwrap_or(usize::MAX);
-    match Limited::new(body, cap).collect().await {
-        Ok(b) => Ok(b.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(BodyError::TooLarge(cap))
-        }
-        Err(e) => Err(BodyError::Unreadable(e.to_string())),
-    }
-}
-
-impl BodyError {
-    /// 413 past the cap, else 400; the body is the status text, as in the reference.
-    pub(crate) fn response(&self) -> Resp {
-        match self {
-            BodyError::TooLarge(_) => status_text(StatusCode::PAYLOAD_TOO_LARGE),
-            BodyError::Unreadable(_) => status_text(StatusCode::BAD_REQUEST),
-        }
-    }
 }
 
 /// Quotes like Go's `%q`, which the reference hub's messages use: printable characters as

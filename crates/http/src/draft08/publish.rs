@@ -10,17 +10,17 @@
 
 use std::sync::Arc;
 
+use http::StatusCode;
 use http::request::Parts;
-use http::{StatusCode, header};
 use hyper::body::Incoming;
 use quicksilver_auth::Role;
 use quicksilver_hub::validate::{forbidden_char, is_reserved_topic};
 use quicksilver_hub::{EARLIEST, UpdateData};
 
 use super::auth::{self, Bearer};
-use super::{Edge, go_quote, read_body};
+use super::{Edge, go_quote};
 use crate::AppState;
-use crate::form::parse_raw;
+use crate::form::{is_form, parse_raw, read_body};
 use crate::response::{Resp, error, status_text};
 
 /// The most topics one update may carry.
@@ -64,16 +64,7 @@ pub(crate) async fn handle(
     // 2. The body: a form, like Go's ParseForm (another content type is no fields at all,
     // and is not even read).
     let query_ok = parse_raw(req.uri.query().unwrap_or("").as_bytes());
-    let is_form = req
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            m.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    let fields = if is_form {
+    let fields = if is_form(&req.headers) {
         let bytes = match read_body(body, opts.max_body_size).await {
             Ok(b) => b,
             Err(e) => {

@@ -14,12 +14,12 @@ use hyper::body::Incoming;
 use quicksilver_auth::Role;
 use quicksilver_hub::{EARLIEST, Matcher, SubscribeRequest};
 
+use super::Edge;
 use super::auth::{self, CompiledGrant};
 use super::params::{self, MatcherError};
-use super::{Edge, read_body};
 use crate::AppState;
 use crate::body::HubBody;
-use crate::form::parse_raw;
+use crate::form::{parse_raw, read_body};
 use crate::response::{Resp, error, status_text};
 use crate::subscribe::{insert, set_headers};
 
