@@ -33,19 +33,8 @@ pub enum FormError {
 impl Form {
     pub fn parse(input: &[u8]) -> Result<Form, FormError> {
         let mut pairs = Vec::new();
-        for part in input.split(|b| *b == b'&') {
-            if part.is_empty() {
-                continue;
-            }
-            // Go rejects `;` as a separator since 1.17; a client relying on it would otherwise
-            // publish to a topic it did not mean.
-            if part.contains(&b';') {
-                return Err(FormError::Semicolon);
-            }
-            let (name, value) = match part.iter().position(|b| *b == b'=') {
-                Some(i) => (&part[..i], &part[i + 1..]),
-                None => (part, &b""[..]),
-            };
+        for pair in split_pairs(input) {
+            let (name, value) = pair?;
             let name = decode(name)?;
             let value = decode(value).map_err(|e| match e {
                 FormError::BadUtf8(_) => FormError::BadUtf8(name.clone()),
@@ -86,20 +75,29 @@ pub(crate) type RawPairs = Vec<(Vec<u8>, Vec<u8>)>;
 /// `;` separators are refused as by [`Form::parse`].
 pub(crate) fn parse_raw(input: &[u8]) -> Result<RawPairs, FormError> {
     let mut pairs = Vec::new();
-    for part in input.split(|b| *b == b'&') {
-        if part.is_empty() {
-            continue;
-        }
-        if part.contains(&b';') {
-            return Err(FormError::Semicolon);
-        }
-        let (name, value) = match part.iter().position(|b| *b == b'=') {
-            Some(i) => (&part[..i], &part[i + 1..]),
-            None => (part, &b""[..]),
-        };
+    for pair in split_pairs(input) {
+        let (name, value) = pair?;
         pairs.push((unescape(name, true)?, unescape(value, true)?));
     }
     Ok(pairs)
+}
+
+/// The still-encoded `(name, value)` parts of a form, in order; empty parts skipped, a missing
+/// `=` meaning an empty value. Go rejects `;` as a separator since 1.17; a client relying on it
+/// would otherwise publish to a topic it did not mean, so a part holding one is an error.
+fn split_pairs(input: &[u8]) -> impl Iterator<Item = Result<(&[u8], &[u8]), FormError>> {
+    input
+        .split(|b| *b == b'&')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            if part.contains(&b';') {
+                return Err(FormError::Semicolon);
+            }
+            Ok(match part.iter().position(|b| *b == b'=') {
+                Some(i) => (&part[..i], &part[i + 1..]),
+                None => (part, &b""[..]),
+            })
+        })
 }
 
 /// Decodes one `%XX`-escaped path segment like Go's `url.PathUnescape` (`+` stays a `+`),

@@ -41,21 +41,6 @@ fn temp_path(name: &str) -> PathBuf {
     ))
 }
 
-fn base64url(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
 /// An HS256 token over `claims` with an arbitrary HMAC key, signed by the `openssl` CLI (our
 /// minting refuses PEM keys as HMAC secrets, which is what an algorithm-confusion attacker does).
 fn hs256_with_key(key: &[u8], claims: &str) -> String {
@@ -63,8 +48,8 @@ fn hs256_with_key(key: &[u8], claims: &str) -> String {
     use std::process::{Command, Stdio};
     let input = format!(
         "{}.{}",
-        base64url(br#"{"alg":"HS256","typ":"JWT"}"#),
-        base64url(claims.as_bytes())
+        b64(br#"{"alg":"HS256","typ":"JWT"}"#),
+        b64(claims.as_bytes())
     );
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
     let mut child = Command::new("openssl")
@@ -86,7 +71,7 @@ fn hs256_with_key(key: &[u8], claims: &str) -> String {
         out.status.success() && out.stdout.len() == 32,
         "openssl failed"
     );
-    format!("{input}.{}", base64url(&out.stdout))
+    format!("{input}.{}", b64(&out.stdout))
 }
 
 /// Subscribes with arbitrary request headers and query, expecting the given status.
@@ -335,7 +320,7 @@ async fn invalid_signature_is_401() {
     let tampered = format!(
         "{}.{}.{}",
         parts[0],
-        base64url(br#"{"mercure":{"publish":["*"],"subscribe":["*"]}}"#),
+        b64(br#"{"mercure":{"publish":["*"],"subscribe":["*"]}}"#),
         parts[2]
     );
     let r = publish_with(
@@ -374,8 +359,8 @@ async fn wrong_algorithm_is_401() {
     // alg "none", no signature.
     let none = format!(
         "{}.{}.",
-        base64url(br#"{"alg":"none","typ":"JWT"}"#),
-        base64url(br#"{"mercure":{"publish":["*"],"subscribe":["*"]}}"#)
+        b64(br#"{"alg":"none","typ":"JWT"}"#),
+        b64(br#"{"mercure":{"publish":["*"],"subscribe":["*"]}}"#)
     );
     let r = publish_with(
         &hub,
@@ -680,8 +665,8 @@ async fn publisher_jwks_file_with_kid() {
     std::fs::write(
         &path,
         json!({"keys": [
-            {"kty": "oct", "kid": "k1", "alg": "HS256", "k": base64url(secret.as_bytes())},
-            {"kty": "oct", "kid": "k2", "alg": "HS256", "k": base64url(b"another-secret-another-secret-!!")}
+            {"kty": "oct", "kid": "k1", "alg": "HS256", "k": b64(secret.as_bytes())},
+            {"kty": "oct", "kid": "k2", "alg": "HS256", "k": b64(b"another-secret-another-secret-!!")}
         ]})
         .to_string(),
     )

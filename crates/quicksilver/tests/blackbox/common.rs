@@ -715,3 +715,34 @@ impl Sse {
             .unwrap_or("")
     }
 }
+
+/// Asserts the exact headers of a subscription response over HTTP/1.1 (both protocols send the
+/// same ones, each exactly once), security headers included.
+pub fn assert_sse_headers(headers: &reqwest::header::HeaderMap) {
+    for (name, value) in [
+        ("content-type", "text/event-stream"),
+        (
+            "cache-control",
+            "private, no-cache, no-store, must-revalidate, max-age=0",
+        ),
+        ("pragma", "no-cache"),
+        ("expire", "0"),
+        ("x-accel-buffering", "no"),
+        ("connection", "keep-alive"),
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("x-xss-protection", "1; mode=block"),
+        ("content-security-policy", "default-src 'self'"),
+    ] {
+        assert_eq!(
+            headers.get_all(name).iter().collect::<Vec<_>>(),
+            vec![value],
+            "header {name}"
+        );
+    }
+}
+
+/// Unpadded base64url, for tokens built by hand.
+pub fn b64(bytes: &[u8]) -> String {
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
+}

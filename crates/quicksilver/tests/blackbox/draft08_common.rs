@@ -193,22 +193,6 @@ pub fn detail(actions: &[&str], topics: Value) -> Value {
     json!({"type": DETAIL_TYPE, "actions": actions, "topics": topics})
 }
 
-/// Unpadded base64url.
-pub fn b64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
 /// A JWS over arbitrary header and claims, signed with `key` under `alg` (whatever the header
 /// says, so headers can lie).
 pub fn jws(header: &Value, claims: &Value, key: &EncodingKey, alg: Algorithm) -> String {

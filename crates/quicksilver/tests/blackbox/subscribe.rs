@@ -16,27 +16,7 @@ async fn response_headers_and_initial_comment() {
     let hub = Hub::with_directives("anonymous");
     let mut s = Sse::open(&hub, "topic=https%3A%2F%2Fexample.com%2Fa", &[]).await;
     assert_eq!(s.status, 200);
-    for (name, value) in [
-        ("content-type", "text/event-stream"),
-        (
-            "cache-control",
-            "private, no-cache, no-store, must-revalidate, max-age=0",
-        ),
-        ("pragma", "no-cache"),
-        ("expire", "0"),
-        ("x-accel-buffering", "no"),
-        ("connection", "keep-alive"),
-        ("x-frame-options", "DENY"),
-        ("x-content-type-options", "nosniff"),
-        ("x-xss-protection", "1; mode=block"),
-        ("content-security-policy", "default-src 'self'"),
-    ] {
-        assert_eq!(
-            s.headers.get_all(name).iter().collect::<Vec<_>>(),
-            vec![value],
-            "header {name}"
-        );
-    }
+    assert_sse_headers(&s.headers);
     // No cursor was sent, so none is answered.
     assert!(s.headers.get("last-event-id").is_none());
     assert!(s.read_until(":\n", T).await);
